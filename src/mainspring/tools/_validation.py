@@ -1,0 +1,93 @@
+"""Argument validators: pydantic for typed functions, jsonschema for raw schemas.
+
+Both turn a failure into one `InvalidArgumentsError` whose message names each bad field, what it
+expected and what came, because that message is all a model has to correct its next call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+import pydantic
+from pydantic_core import to_jsonable_python
+
+from mainspring.errors import InvalidArgumentsError
+
+_MAX_SHOWN = 60
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, pydantic's encoding of Python objects."""
+    return json.dumps(
+        to_jsonable_python(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def describe_validation_error(exc: pydantic.ValidationError) -> str:
+    """One line per problem: which field, what was expected, what came."""
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"]) or "arguments"
+        if err["type"] == "missing":
+            lines.append(f"field {where!r} is required but missing")
+        elif err["type"] == "extra_forbidden":
+            lines.append(f"field {where!r} is not a parameter of this tool")
+        else:
+            lines.append(f"field {where!r}: {err['msg']} (got {_shown(err.get('input'))})")
+    return "invalid arguments: " + "; ".join(lines)
+
+
+class PydanticValidator:
+    """Validates against a pydantic model built from the function's signature."""
+
+    __slots__ = ("_model", "_fields")
+
+    def __init__(self, model: type[pydantic.BaseModel]) -> None:
+        self._model = model
+        self._fields = tuple(model.model_fields)
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and return keyword arguments (nested models stay model instances)."""
+        try:
+            instance = self._model.model_validate(arguments)
+        except pydantic.ValidationError as exc:
+            raise InvalidArgumentsError(describe_validation_error(exc)) from None
+        return {name: getattr(instance, name) for name in self._fields}
+
+    def canonical_json(self, kwargs: Mapping[str, Any]) -> str:
+        """Canonical JSON of validated arguments."""
+        return canonical_json(kwargs)
+
+
+class JsonSchemaValidator:
+    """Validates against a raw JSON Schema (tools from MCP servers or OpenAPI)."""
+
+    __slots__ = ("_validator",)
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        validator_cls = jsonschema.validators.validator_for(schema)
+        validator_cls.check_schema(schema)
+        self._validator = validator_cls(schema)
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and return the arguments unchanged."""
+        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if errors:
+            lines = []
+            for err in errors:
+                where = ".".join(str(p) for p in err.path) or "arguments"
+                lines.append(f"field {where!r}: {err.message}")
+            raise InvalidArgumentsError("invalid arguments: " + "; ".join(lines))
+        return dict(arguments)
+
+    def canonical_json(self, kwargs: Mapping[str, Any]) -> str:
+        """Canonical JSON of validated arguments."""
+        return canonical_json(kwargs)

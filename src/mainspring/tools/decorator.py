@@ -1,0 +1,213 @@
+"""`@tool`: a typed Python function becomes a `Tool`, its schema derived, never hand-written."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, get_type_hints, overload
+
+import docstring_parser
+import pydantic
+from pydantic import Field, create_model
+
+from mainspring.errors import ToolDefinitionError
+from mainspring.tools._validation import JsonSchemaValidator, PydanticValidator
+from mainspring.tools.base import CallContext, Tool
+from mainspring.tools.policy import (
+    BreakerPolicy,
+    RateLimit,
+    ToolPolicy,
+    coerce_breaker,
+    coerce_rate_limit,
+)
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _check_name(name: str) -> str:
+    # OpenAI and Anthropic both reject other characters or longer names in tool definitions.
+    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS:
+        raise ToolDefinitionError(
+            f"tool name {name!r} must be 1-64 characters of letters, digits, '_' or '-'"
+        )
+    return name
+
+
+def _strip_titles(schema: Any) -> Any:
+    """Drop pydantic's auto-generated titles: they cost prompt tokens and say nothing new."""
+    if isinstance(schema, dict):
+        return {
+            k: _strip_titles(v)
+            for k, v in schema.items()
+            if not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+def _parameters_model(
+    func: Callable[..., Any], name: str, param_docs: Mapping[str, str]
+) -> tuple[type[pydantic.BaseModel], str | None]:
+    """A pydantic model of the function's parameters, and the CallContext parameter if any."""
+    try:
+        hints = get_type_hints(func, include_extras=True)
+    except NameError as exc:
+        raise ToolDefinitionError(f"tool {name!r}: cannot resolve a type hint: {exc}") from exc
+    fields: dict[str, Any] = {}
+    context_param: str | None = None
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(
+                f"tool {name!r}: *args/**kwargs cannot be described to a model; "
+                "declare each parameter with a type"
+            )
+        annotation = hints.get(param.name)
+        if annotation is None:
+            raise ToolDefinitionError(
+                f"tool {name!r}: parameter {param.name!r} needs a type hint so its schema "
+                "can be derived"
+            )
+        if annotation is CallContext:
+            context_param = param.name
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, Field(default, description=param_docs.get(param.name)))
+    config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=False)
+    try:
+        model = create_model(f"{name}_arguments", __config__=config, **fields)
+    except (pydantic.PydanticSchemaGenerationError, TypeError) as exc:
+        raise ToolDefinitionError(f"tool {name!r}: unsupported parameter type: {exc}") from exc
+    return model, context_param
+
+
+def make_tool(
+    func: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    policy: ToolPolicy | None = None,
+) -> Tool:
+    """Build a `Tool` from a function; the work behind `@tool`."""
+    tool_name = _check_name(name or func.__name__)
+    doc = docstring_parser.parse(inspect.getdoc(func) or "")
+    param_docs = {p.arg_name: p.description for p in doc.params if p.description}
+    text = description or "\n\n".join(
+        part for part in (doc.short_description, doc.long_description) if part
+    )
+    if not text:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r} has no description: add a docstring saying what it does "
+            "(the model chooses tools by it)"
+        )
+    model, context_param = _parameters_model(func, tool_name, param_docs)
+    try:
+        parameters = _strip_titles(model.model_json_schema())
+    except pydantic.PydanticUserError as exc:
+        raise ToolDefinitionError(f"tool {tool_name!r}: {exc}") from exc
+    return Tool(
+        tool_name,
+        text,
+        parameters,
+        func,
+        validator=PydanticValidator(model),
+        policy=policy or ToolPolicy(),
+        is_async=inspect.iscoroutinefunction(func),
+        context_param=context_param,
+    )
+
+
+def tool_from_schema(
+    name: str,
+    description: str,
+    parameters: Mapping[str, Any],
+    function: Callable[..., Any],
+    *,
+    policy: ToolPolicy | None = None,
+) -> Tool:
+    """Build a `Tool` from a raw JSON Schema; the function receives the arguments as keywords."""
+    if parameters.get("type", "object") != "object":
+        raise ToolDefinitionError(
+            f"tool {name!r}: the parameters schema must describe an object, "
+            f"got type {parameters.get('type')!r}"
+        )
+    try:
+        validator = JsonSchemaValidator(parameters)
+    except Exception as exc:
+        raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc}") from exc
+    return Tool(
+        _check_name(name),
+        description,
+        dict(parameters),
+        function,
+        validator=validator,
+        policy=policy or ToolPolicy(),
+        is_async=inspect.iscoroutinefunction(function),
+    )
+
+
+@overload
+def tool(func: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    rate_limit: str | RateLimit | None = None,
+    cache_ttl: float | None = None,
+    breaker: int | BreakerPolicy | None = None,
+    scopes: Iterable[str] = (),
+    requires_approval: bool = False,
+    secrets: Iterable[str] = (),
+    idempotent: bool = False,
+    sandbox: Any = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    rate_limit: str | RateLimit | None = None,
+    cache_ttl: float | None = None,
+    breaker: int | BreakerPolicy | None = None,
+    scopes: Iterable[str] = (),
+    requires_approval: bool = False,
+    secrets: Iterable[str] = (),
+    idempotent: bool = False,
+    sandbox: Any = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a sync or async function into a `Tool`, with `@tool` or `@tool(...)`.
+
+    The name comes from the function, the description and per-parameter descriptions from its
+    docstring, and the JSON Schema from its type hints. Policy arguments are validated here, so a
+    mistake fails at definition time.
+    """
+
+    def build(f: Callable[..., Any]) -> Tool:
+        policy = ToolPolicy(
+            timeout=timeout,
+            rate_limit=coerce_rate_limit(rate_limit),
+            cache_ttl=cache_ttl,
+            breaker=coerce_breaker(breaker),
+            scopes=frozenset(scopes),
+            requires_approval=requires_approval,
+            secrets=frozenset(secrets),
+            idempotent=idempotent,
+            sandbox=sandbox,
+        )
+        built = make_tool(f, name=name, description=description, policy=policy)
+        unknown = policy.secrets - set(built.parameters.get("properties", {}))
+        if unknown:
+            raise ToolDefinitionError(
+                f"tool {built.name!r}: secrets names unknown parameters {sorted(unknown)}"
+            )
+        return built
+
+    return build(func) if func is not None else build
