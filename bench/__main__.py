@@ -1,0 +1,60 @@
+"""Run the benchmarks and assemble bench/RESULTS.md.
+
+Each module `bench/<topic>.py` (no leading underscore) defines `main() -> str` returning a markdown
+section. Its section is kept in `bench/results/<topic>.md`, so running one topic
+(`python -m bench tools`) refreshes that section and keeps the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import platform
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SECTIONS = HERE / "results"
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def main(argv: list[str]) -> None:
+    topics = argv or sorted(
+        p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_")
+    )
+    SECTIONS.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    for topic in topics:
+        print(f"== bench {topic}", flush=True)
+        module = importlib.import_module(f"bench.{topic}")
+        section = module.main()
+        text = f"{section.rstrip()}\n\n_Measured {stamp} on {_machine()}._\n"
+        (SECTIONS / f"{topic}.md").write_text(text)
+        print(text, flush=True)
+    parts = [p.read_text() for p in sorted(SECTIONS.glob("*.md"))]
+    header = (
+        "# Benchmark results\n\n"
+        "Written by `make bench` (one topic: `python -m bench TOPIC`). Each section says when and "
+        "where it was measured; these machines are shared, so compare figures within a section.\n"
+    )
+    (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(parts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
