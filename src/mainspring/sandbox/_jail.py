@@ -1,0 +1,254 @@
+"""The synchronous core shared by every sandbox: spawn, capture with caps, time out, kill all.
+
+It runs in a worker thread (`anyio.to_thread.run_sync`). The child starts in its own session,
+under the given uid, with rlimits set between fork and exec, and with only the environment it is
+given. Whatever happens, nothing the child started outlives `run_jailed`: its process group is
+killed, and when it ran under a uid of its own every process of that uid is killed too, which
+also catches children that left the group with `setsid()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import selectors
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from mainspring.sandbox.base import KillReason, Limits
+
+_CHUNK = 65536
+_POLL = 0.05
+"""Seconds between checks for exit, deadline and cancellation while waiting for output."""
+_DRAIN = 0.5
+"""Seconds to keep reading after the command ended, for output still in the pipes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Everything needed to start one jailed command."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    cwd: Path
+    limits: Limits
+    stdin: bytes = b""
+    uid: int | None = None
+    """Run as this uid (and gid of the same number); None keeps the caller's."""
+    signal_exit_codes: bool = False
+    """The direct child is a launcher reporting a signal death as exit status 128 + signal."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the jail observed; the sandbox turns it into a `SandboxResult`."""
+
+    status: int = 0
+    """The raw wait status of the direct child."""
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    killed: KillReason | None = None
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_memory_bytes: int = 0
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status, or None when a signal ended the child."""
+        return os.WEXITSTATUS(self.status) if os.WIFEXITED(self.status) else None
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that ended the child, if any."""
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+
+def _rlimits(limits: Limits) -> list[tuple[int, int]]:
+    cpu = limits.cpu_seconds
+    return [
+        # The hard limit one second later turns an ignored SIGXCPU into SIGKILL.
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_AS, limits.memory_bytes),
+        (resource.RLIMIT_NPROC, limits.max_processes),
+        (resource.RLIMIT_FSIZE, limits.max_file_bytes),
+        (resource.RLIMIT_NOFILE, limits.max_open_files),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+
+def _preexec(limits: list[tuple[int, int]]) -> None:
+    """Runs in the child between fork and exec, after the uid switch: only setrlimit calls."""
+    for which, value in limits:
+        hard = value + 1 if which == resource.RLIMIT_CPU else value
+        resource.setrlimit(which, (value, hard))
+
+
+def kill_uid(uid: int) -> None:
+    """Kill every process owned by `uid`, atomically, by sending kill(-1) as that uid.
+
+    A kill(-1) from inside the uid reaches each of its processes in one pass over the process
+    table, so a fork loop cannot outrun it the way a scan of /proc and a kill per pid can.
+    """
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["kill", "-s", "KILL", "--", "-1"],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={"PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=5,
+            check=False,
+        )
+
+
+def _stdin_file(data: bytes) -> IO[bytes] | int:
+    if not data:
+        return subprocess.DEVNULL
+    handle = tempfile.TemporaryFile()
+    handle.write(data)
+    handle.seek(0)
+    return handle
+
+
+def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
+    stdin = _stdin_file(launch.stdin)
+    try:
+        return subprocess.Popen(
+            list(launch.argv),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=launch.cwd,
+            env=dict(launch.env),
+            start_new_session=True,
+            close_fds=True,
+            user=launch.uid,
+            group=launch.uid,
+            extra_groups=[] if launch.uid is not None else None,
+            preexec_fn=lambda: _preexec(_rlimits(launch.limits)),
+        )
+    finally:
+        if not isinstance(stdin, int):
+            stdin.close()
+
+
+class _Capture:
+    """Reads stdout and stderr into capped buffers; says when a cap was exceeded."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], outcome: Outcome, cap: int) -> None:
+        if proc.stdout is None or proc.stderr is None:
+            raise RuntimeError("the jailed process was started without output pipes")
+        self.outcome = outcome
+        self.cap = cap
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        self.selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+
+    @property
+    def open(self) -> bool:
+        return bool(self.selector.get_map())
+
+    def read(self, timeout: float) -> bool:
+        """Read what is ready; return True when a stream went over the cap."""
+        over = False
+        for key, _ in self.selector.select(timeout):
+            chunk = os.read(key.fd, _CHUNK)
+            if not chunk:
+                self.selector.unregister(key.fileobj)
+                continue
+            buffer = self.outcome.stdout if key.data == "stdout" else self.outcome.stderr
+            room = self.cap - len(buffer)
+            buffer += chunk[: max(room, 0)]
+            if len(chunk) > room:
+                setattr(self.outcome, f"{key.data}_truncated", True)
+                over = True
+        return over
+
+    def close(self) -> None:
+        for key in list(self.selector.get_map().values()):
+            self.selector.unregister(key.fileobj)
+        self.selector.close()
+
+
+def _kill_all(proc: subprocess.Popen[bytes], uid: int | None) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if uid is not None:
+        kill_uid(uid)
+
+
+def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bool:
+    """Collect the direct child's status and resource usage; False while it still runs."""
+    pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    if pid == 0:
+        return False
+    outcome.status = status
+    # Popen must learn the child is gone, or it warns that it is "still running" when freed.
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    outcome.cpu_seconds = usage.ru_utime + usage.ru_stime
+    outcome.peak_memory_bytes = usage.ru_maxrss * 1024
+    return True
+
+
+def _watch(
+    proc: subprocess.Popen[bytes], capture: _Capture, launch: Launch, stop: threading.Event
+) -> KillReason | None:
+    """Read output until the child exits or a limit is hit; return the limit, if one was."""
+    deadline = time.monotonic() + launch.limits.timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        if stop.is_set():
+            return "cancelled"
+        if capture.open:
+            if capture.read(min(_POLL, remaining)):
+                return "output_limit"
+        else:
+            time.sleep(min(_POLL, remaining))
+        if _reap(proc, capture.outcome, block=False):
+            return None
+
+
+def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
+    """Run the command to completion or to its first broken limit; leave nothing running."""
+    outcome = Outcome()
+    started = time.monotonic()
+    proc = _spawn(launch)
+    capture = _Capture(proc, outcome, launch.limits.max_output_bytes)
+    exited = False
+    try:
+        outcome.killed = _watch(proc, capture, launch, stop)
+        exited = outcome.killed is None
+    finally:
+        # Background children may still hold the pipes: kill everything, then drain briefly.
+        _kill_all(proc, launch.uid)
+        if not exited:
+            _reap(proc, outcome, block=True)
+        outcome.wall_seconds = time.monotonic() - started
+        drain_until = time.monotonic() + _DRAIN
+        while capture.open and time.monotonic() < drain_until:
+            capture.read(_POLL)
+        capture.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    code = outcome.exit_code
+    if launch.signal_exit_codes and code is not None and 128 < code <= 128 + 64:
+        outcome.status = code - 128  # the wait status of a death by that signal
+    if outcome.killed is None and outcome.signal in (signal.SIGXCPU, signal.SIGKILL):
+        if outcome.cpu_seconds >= launch.limits.cpu_seconds - 0.5:
+            outcome.killed = "cpu_limit"
+    return outcome

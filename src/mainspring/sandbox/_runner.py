@@ -1,0 +1,220 @@
+"""Shared machinery of the child-process sandboxes: workspace, uid lease, environment, result.
+
+Subclasses decide only how the command is wrapped (`_command`) and what isolation that gives
+(`_isolation`); everything that must hold at every level lives here, once.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from mainspring.errors import ConfigurationError
+from mainspring.sandbox._jail import Launch, Outcome, run_jailed
+from mainspring.sandbox._uids import UidPool
+from mainspring.sandbox.base import Isolation, Limits, SandboxResult
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_ENV_NAME_BAD = set("=\0")
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """The per-call directories: `path` is the workspace, `tmp` a private temporary directory."""
+
+    path: Path
+    tmp: Path
+    root: Path | None
+    """The per-call directory deleted afterwards; None for a caller-owned, kept workspace."""
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid, follow_symlinks=False)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a tree the sandboxed code may have made unreadable (chmod 000) on purpose."""
+
+    def unlock(function: object, failed: str, _: object) -> None:
+        parent = os.path.dirname(failed)
+        with contextlib.suppress(OSError):
+            os.chmod(parent, stat.S_IRWXU)
+            os.chmod(failed, stat.S_IRWXU, follow_symlinks=False)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                shutil.rmtree(failed, ignore_errors=True)
+            else:
+                os.unlink(failed)
+
+    shutil.rmtree(path, onerror=unlock)
+
+
+def scrubbed_env(home: str, tmp: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The allow-list environment: nothing of the caller's own environment is passed on."""
+    env = {
+        "PATH": SAFE_PATH,
+        "HOME": home,
+        "TMPDIR": tmp,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name, value in (extra or {}).items():
+        if not name or set(name) & _ENV_NAME_BAD or "\0" in value:
+            raise ConfigurationError(
+                f"sandbox env variable {name!r} is invalid: names may not be empty or contain "
+                "'=' or NUL, values may not contain NUL"
+            )
+        env[name] = value
+    return env
+
+
+class JailedSandbox(abc.ABC):
+    """Base of `ProcessSandbox` and `BubblewrapSandbox`: one child process jail per call."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        max_concurrent: int = 4,
+        uids: UidPool | None = None,
+        workspace_root: Path | None = None,
+        keep_workspace: bool = False,
+    ) -> None:
+        """Configure the jail.
+
+        Args:
+            limits: Defaults for every run; `run(limits=...)` replaces them for one call.
+            max_concurrent: Sandboxes of this object running at once; more calls wait.
+            uids: Host uids to run as when started as root (default: a pool of 64 uids from
+                820000). Ignored when not root: an unprivileged caller cannot switch uid.
+            workspace_root: Where per-call directories are created (default: the temp dir).
+            keep_workspace: Keep each fresh workspace after the call (its path is in the result).
+        """
+        if max_concurrent < 1:
+            raise ConfigurationError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        self.limits = limits or Limits()
+        self.max_concurrent = max_concurrent
+        self.uids: UidPool | None = (uids or UidPool()) if os.geteuid() == 0 else None
+        if self.uids is not None and self.uids.count < max_concurrent:
+            raise ConfigurationError(
+                f"max_concurrent={max_concurrent} needs as many sandbox uids, the pool has "
+                f"{self.uids.count}"
+            )
+        self.workspace_root = workspace_root
+        self.keep_workspace = keep_workspace
+        self._limiter = anyio.CapacityLimiter(max_concurrent)
+
+    @property
+    def isolation(self) -> Isolation:
+        """What a run with the default limits gets."""
+        return self._isolation(self.limits, uid=None)
+
+    @abc.abstractmethod
+    def _isolation(self, limits: Limits, *, uid: int | None) -> Isolation:
+        """The isolation a run with these limits gets."""
+
+    @abc.abstractmethod
+    def _command(
+        self, argv: Sequence[str], workspace: Workspace, limits: Limits, env: dict[str, str]
+    ) -> Launch:
+        """Wrap the command for this isolation level."""
+
+    @abc.abstractmethod
+    def _visible_paths(self, workspace: Workspace) -> tuple[str, str]:
+        """HOME and TMPDIR as the sandboxed command sees them."""
+
+    @contextlib.contextmanager
+    def _workspace(self, given: Path | None, uid: int | None) -> Iterator[Workspace]:
+        if given is not None:
+            given.mkdir(parents=True, exist_ok=True)
+            call_dir = Path(tempfile.mkdtemp(prefix="mainspring-tmp-", dir=self.workspace_root))
+            space = Workspace(given.resolve(), call_dir, call_dir)
+        else:
+            call_dir = Path(tempfile.mkdtemp(prefix="mainspring-sbx-", dir=self.workspace_root))
+            (call_dir / "workspace").mkdir(mode=0o700)
+            (call_dir / "tmp").mkdir(mode=0o700)
+            space = Workspace(call_dir / "workspace", call_dir / "tmp", call_dir)
+        # Traversable but not listable: the uid reaches its own workspace and nothing else.
+        call_dir.chmod(0o711)
+        if uid is not None:
+            _chown_tree(space.path, uid)
+            os.chown(space.tmp, uid, uid)
+        try:
+            yield space
+        finally:
+            if given is None and self.keep_workspace:
+                _remove_tree(space.tmp)
+            elif space.root is not None:
+                _remove_tree(space.root)
+
+    def _run_sync(
+        self,
+        argv: Sequence[str],
+        limits: Limits,
+        stdin: bytes,
+        env: Mapping[str, str] | None,
+        given: Path | None,
+        stop: threading.Event,
+    ) -> SandboxResult:
+        lease = self.uids.lease() if self.uids is not None else contextlib.nullcontext(None)
+        with lease as uid, self._workspace(given, uid) as space:
+            home, tmp = self._visible_paths(space)
+            launch = self._command(argv, space, limits, scrubbed_env(home, tmp, env))
+            outcome = run_jailed(replace(launch, stdin=stdin, uid=uid), stop)
+            kept = given or (space.path if self.keep_workspace else None)
+            return self._result(outcome, self._isolation(limits, uid=uid), kept)
+
+    @staticmethod
+    def _result(outcome: Outcome, isolation: Isolation, kept: Path | None) -> SandboxResult:
+        return SandboxResult(
+            outcome.exit_code,
+            outcome.stdout.decode("utf-8", "replace"),
+            outcome.stderr.decode("utf-8", "replace"),
+            signal=outcome.signal,
+            killed=outcome.killed,
+            stdout_truncated=outcome.stdout_truncated,
+            stderr_truncated=outcome.stderr_truncated,
+            wall_seconds=outcome.wall_seconds,
+            cpu_seconds=outcome.cpu_seconds,
+            peak_memory_bytes=outcome.peak_memory_bytes,
+            isolation=isolation,
+            workspace=kept,
+        )
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        limits: Limits | None = None,
+        stdin: bytes = b"",
+        env: Mapping[str, str] | None = None,
+        workspace: Path | None = None,
+    ) -> SandboxResult:
+        """Run `argv` in the jail; see `Sandbox.run`. Cancelling the call kills the run."""
+        if not argv or not argv[0]:
+            raise ConfigurationError("sandbox argv is empty: pass the program and its arguments")
+        stop = threading.Event()
+        job = partial(self._run_sync, argv, limits or self.limits, stdin, env, workspace, stop)
+        async with self._limiter:
+            try:
+                # Abandoned on cancel: `stop` makes the thread kill the run within ~50 ms.
+                return await anyio.to_thread.run_sync(job, abandon_on_cancel=True)
+            finally:
+                stop.set()
