@@ -62,7 +62,7 @@ class Limits:
     """Largest file the run may write (RLIMIT_FSIZE)."""
     max_open_files: int = 256
     """Open file descriptors per process (RLIMIT_NOFILE)."""
-    max_output_bytes: int = 64 * _KIB
+    max_output_bytes: int = 16 * _KIB
     """Bytes kept of stdout and of stderr; a run printing more is stopped and the rest cut."""
     tmp_bytes: int = 64 * _MIB
     """Size of the private /tmp (a tmpfs) where the sandbox provides one."""
