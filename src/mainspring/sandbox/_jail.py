@@ -43,8 +43,9 @@ class Launch:
     stdin: bytes = b""
     uid: int | None = None
     """Run as this uid (and gid of the same number); None keeps the caller's."""
-    signal_exit_codes: bool = False
-    """The direct child is a launcher reporting a signal death as exit status 128 + signal."""
+    launcher: bool = False
+    """The direct child is a launcher (bwrap): it reports a signal death as exit status
+    128 + signal, and exits by itself once the command it launched is dead."""
 
 
 @dataclass(slots=True)
@@ -74,10 +75,10 @@ class Outcome:
 
 
 def _rlimits(limits: Limits) -> list[tuple[int, int]]:
-    cpu = limits.cpu_seconds
     return [
-        # The hard limit one second later turns an ignored SIGXCPU into SIGKILL.
-        (resource.RLIMIT_CPU, cpu),
+        # Soft and hard limits are equal: SIGKILL at the limit, which a process cannot ignore
+        # (a namespace's pid 1 ignores SIGXCPU).
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
         (resource.RLIMIT_AS, limits.memory_bytes),
         (resource.RLIMIT_NPROC, limits.max_processes),
         (resource.RLIMIT_FSIZE, limits.max_file_bytes),
@@ -89,28 +90,64 @@ def _rlimits(limits: Limits) -> list[tuple[int, int]]:
 def _preexec(limits: list[tuple[int, int]]) -> None:
     """Runs in the child between fork and exec, after the uid switch: only setrlimit calls."""
     for which, value in limits:
-        hard = value + 1 if which == resource.RLIMIT_CPU else value
-        resource.setrlimit(which, (value, hard))
+        resource.setrlimit(which, (value, value))
 
 
-def kill_uid(uid: int) -> None:
-    """Kill every process owned by `uid`, atomically, by sending kill(-1) as that uid.
+def _zombie(pid: int) -> bool:
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat_line.rpartition(")")[2].split()[:1] == ["Z"]
 
-    A kill(-1) from inside the uid reaches each of its processes in one pass over the process
-    table, so a fork loop cannot outrun it the way a scan of /proc and a kill per pid can.
+
+def pids_of(uid: int) -> list[int]:
+    """Pids of the live processes whose effective uid is `uid` (one stat per process).
+
+    Zombies are left out: they run nothing, and orphans among them are reaped by the host's
+    init, which in some containers takes a second or two.
     """
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(
-            ["kill", "-s", "KILL", "--", "-1"],
-            user=uid,
-            group=uid,
-            extra_groups=[],
-            env={"PATH": "/usr/bin:/bin"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=5,
-            check=False,
-        )
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid and not _zombie(int(entry.name)):
+                    found.append(int(entry.name))
+    return found
+
+
+def kill_uid(uid: int, patience: float = 2.0) -> None:
+    """Kill every process owned by `uid` and wait until they are gone.
+
+    The first blow is a kill(-1) sent from inside the uid: it reaches all of the uid's processes
+    in one pass over the process table, so a fork loop cannot outrun it the way a scan of /proc
+    and a kill per pid can. Waiting for them to disappear matters: the next lease of this uid
+    would otherwise start with its process count (RLIMIT_NPROC) still used up.
+    """
+    deadline = time.monotonic() + patience
+    first = True
+    while pids := pids_of(uid):
+        if first:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(
+                    ["kill", "-KILL", "-1"],
+                    user=uid,
+                    group=uid,
+                    extra_groups=[],
+                    env={"PATH": "/usr/bin:/bin"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=5,
+                    check=False,
+                )
+            first = False
+        else:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
 
 
 def _stdin_file(data: bytes) -> IO[bytes] | int:
@@ -182,13 +219,6 @@ class _Capture:
         self.selector.close()
 
 
-def _kill_all(proc: subprocess.Popen[bytes], uid: int | None) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    if uid is not None:
-        kill_uid(uid)
-
-
 def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bool:
     """Collect the direct child's status and resource usage; False while it still runs."""
     pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
@@ -222,6 +252,29 @@ def _watch(
             return None
 
 
+def _stop(proc: subprocess.Popen[bytes], outcome: Outcome, launch: Launch) -> None:
+    """End a run that is still going, and reap its direct child.
+
+    Under an own uid the direct child's descendants are killed first, so that the child (bwrap,
+    when namespaced) reaps them and exits by itself: killing bwrap first would orphan the
+    sandboxed command to the host's init as a zombie.
+    """
+    uid = launch.uid
+    if uid is not None and launch.launcher:
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            for pid in pids_of(uid):
+                if pid != proc.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            if _reap(proc, outcome, block=False):
+                return
+            time.sleep(0.005)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    _reap(proc, outcome, block=True)
+
+
 def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
     """Run the command to completion or to its first broken limit; leave nothing running."""
     outcome = Outcome()
@@ -233,11 +286,14 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
         outcome.killed = _watch(proc, capture, launch, stop)
         exited = outcome.killed is None
     finally:
-        # Background children may still hold the pipes: kill everything, then drain briefly.
-        _kill_all(proc, launch.uid)
         if not exited:
-            _reap(proc, outcome, block=True)
+            _stop(proc, outcome, launch)
+        # Background children may still hold the pipes: kill everything, then drain briefly.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         outcome.wall_seconds = time.monotonic() - started
+        if launch.uid is not None:
+            kill_uid(launch.uid)
         drain_until = time.monotonic() + _DRAIN
         while capture.open and time.monotonic() < drain_until:
             capture.read(_POLL)
@@ -246,7 +302,7 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
             if stream is not None:
                 stream.close()
     code = outcome.exit_code
-    if launch.signal_exit_codes and code is not None and 128 < code <= 128 + 64:
+    if launch.launcher and code is not None and 128 < code <= 128 + 64:
         outcome.status = code - 128  # the wait status of a death by that signal
     if outcome.killed is None and outcome.signal in (signal.SIGXCPU, signal.SIGKILL):
         if outcome.cpu_seconds >= launch.limits.cpu_seconds - 0.5:

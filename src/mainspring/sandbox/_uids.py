@@ -62,6 +62,21 @@ class UidPool:
             return None
         return fd
 
+    def _least_recently_used(self) -> list[int]:
+        """The uids, the one released longest ago first.
+
+        A uid just released may still own zombies waiting for the host's init to reap them,
+        and they count against RLIMIT_NPROC for that uid, so it is reused last.
+        """
+
+        def released(uid: int) -> float:
+            try:
+                return (self.lock_dir / f"uid-{uid}.lock").stat().st_mtime
+            except FileNotFoundError:
+                return 0.0
+
+        return sorted(range(self.first, self.first + self.count), key=released)
+
     @contextlib.contextmanager
     def lease(self, poll: float = 0.02) -> Iterator[int]:
         """Hold a free uid for the duration of the block (waits while all are taken).
@@ -70,12 +85,13 @@ class UidPool:
         """
         self._prepare()
         while True:
-            for uid in range(self.first, self.first + self.count):
+            for uid in self._least_recently_used():
                 fd = self._try(uid)
                 if fd is not None:
                     try:
                         yield uid
                     finally:
+                        os.utime(fd)
                         os.close(fd)
                     return
             time.sleep(poll)

@@ -156,8 +156,10 @@ class BubblewrapSandbox(JailedSandbox):
                     "Limits.read_only_paths"
                 )
             args += ["--ro-bind", str(path), str(path)]
-        args += ["--bind", str(workspace.path), WORKSPACE, "--chdir", WORKSPACE, "--", *argv]
-        return Launch(args, env, workspace.path, limits, signal_exit_codes=True)
+        args += ["--bind", str(workspace.path), WORKSPACE, "--chdir", WORKSPACE]
+        # Last: the root tmpfs (holding /etc and the mount points) becomes read-only too.
+        args += ["--remount-ro", "/", "--", *argv]
+        return Launch(args, env, workspace.path, limits, launcher=True)
 
     def probe(self) -> str | None:
         """Run `true` in the jail once; return why it failed, or None when it works.

@@ -19,12 +19,14 @@ def detect_sandbox(
     max_concurrent: int = 4,
     uids: UidPool | None = None,
     workspace_root: Path | None = None,
+    bwrap: str | None = None,
 ) -> BubblewrapSandbox | ProcessSandbox:
     """Return a `BubblewrapSandbox` if bubblewrap works here, else a `ProcessSandbox`.
 
     Blocking (it runs one probe in the jail): call it once at start-up. With
     `minimum="namespaces"` a host where bubblewrap is missing or fails raises
-    `ConfigurationError` with the reason instead of silently falling back.
+    `ConfigurationError` with the reason instead of silently falling back. `bwrap` is the path
+    of the bubblewrap binary (default: found on PATH).
     """
     options = {
         "limits": limits,
@@ -33,8 +35,9 @@ def detect_sandbox(
         "workspace_root": workspace_root,
     }
     problem = "bubblewrap (bwrap) is not installed; Debian/Ubuntu: apt-get install bubblewrap"
-    if shutil.which("bwrap") is not None:
-        strong = BubblewrapSandbox(**options)  # type: ignore[arg-type]
+    found = shutil.which(bwrap or "bwrap")
+    if found is not None:
+        strong = BubblewrapSandbox(bwrap=found, **options)  # type: ignore[arg-type]
         failure = strong.probe()
         if failure is None:
             return strong

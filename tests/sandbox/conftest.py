@@ -1,0 +1,110 @@
+"""Sandbox fixtures: one sandbox per isolation level, each on a uid range of its own.
+
+The namespaced level needs bubblewrap. Locally its tests skip when bwrap is missing or cannot
+create namespaces; in CI (CI=true) they fail, so CI never passes without testing the strong jail.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox, UidPool
+from mainspring.sandbox._runner import JailedSandbox
+from tests.conftest import IN_CI
+
+IS_ROOT = os.geteuid() == 0
+# A uid range per test process, so parallel runs on one host never see each other's processes.
+FIRST_UID = 850_000 + 16 * (os.getpid() % 4000)
+UID_COUNT = 8
+TEST_LIMITS = Limits(timeout=5.0, cpu_seconds=5, max_processes=32)
+PYTHON = "/usr/bin/python3"
+
+
+@functools.cache
+def bwrap_problem() -> str | None:
+    """Why the namespaced level cannot run here, or None when it can."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (make install installs it as root)"
+    return BubblewrapSandbox(uids=_pool(), max_concurrent=2).probe()
+
+
+def _pool() -> UidPool:
+    return UidPool(FIRST_UID, UID_COUNT)
+
+
+def require_bwrap() -> None:
+    """Skip locally, fail in CI, when bubblewrap cannot run."""
+    problem = bwrap_problem()
+    if problem is None:
+        return
+    message = f"the namespaced sandbox cannot run here: {problem}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def make_sandbox(level: str, **options: object) -> JailedSandbox:
+    options.setdefault("limits", TEST_LIMITS)
+    options.setdefault("uids", _pool())
+    options.setdefault("max_concurrent", 4)
+    if level == "namespaces":
+        require_bwrap()
+        return BubblewrapSandbox(**options)  # type: ignore[arg-type]
+    return ProcessSandbox(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["process", "namespaces"])
+def level(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def sandbox(level: str) -> JailedSandbox:
+    return make_sandbox(level)
+
+
+@pytest.fixture
+def strong() -> JailedSandbox:
+    return make_sandbox("namespaces")
+
+
+@pytest.fixture
+def weak() -> JailedSandbox:
+    return make_sandbox("process")
+
+
+def processes_of(uids: range) -> list[int]:
+    """Pids of live (non-zombie) processes owned by any uid in `uids`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields.get("Uid", "-1").split()[0])
+        if uid in uids and not fields.get("State", "").strip().startswith("Z"):
+            found.append(int(entry.name))
+    return found
+
+
+SANDBOX_UIDS = range(FIRST_UID, FIRST_UID + UID_COUNT)
+
+
+@pytest.fixture
+def no_leftovers() -> Callable[[], None]:
+    """Assert that no process of the test uid range is alive."""
+
+    def check() -> None:
+        if IS_ROOT:
+            assert processes_of(SANDBOX_UIDS) == []
+
+    return check
