@@ -150,18 +150,15 @@ def kill_uid(uid: int, patience: float = 2.0) -> None:
         time.sleep(0.005)
 
 
-def _stdin_file(data: bytes) -> IO[bytes] | int:
-    if not data:
-        return subprocess.DEVNULL
-    handle = tempfile.TemporaryFile()
-    handle.write(data)
-    handle.seek(0)
-    return handle
-
-
 def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
-    stdin = _stdin_file(launch.stdin)
-    try:
+    with contextlib.ExitStack() as stack:
+        stdin: IO[bytes] | int = subprocess.DEVNULL
+        if launch.stdin:
+            # A file, not a pipe: no writer thread, and the child reads at its own pace.
+            handle = stack.enter_context(tempfile.TemporaryFile())
+            handle.write(launch.stdin)
+            handle.seek(0)
+            stdin = handle
         return subprocess.Popen(
             list(launch.argv),
             stdin=stdin,
@@ -176,9 +173,6 @@ def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
             extra_groups=[] if launch.uid is not None else None,
             preexec_fn=lambda: _preexec(_rlimits(launch.limits)),
         )
-    finally:
-        if not isinstance(stdin, int):
-            stdin.close()
 
 
 class _Capture:
@@ -304,7 +298,11 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
     code = outcome.exit_code
     if launch.launcher and code is not None and 128 < code <= 128 + 64:
         outcome.status = code - 128  # the wait status of a death by that signal
-    if outcome.killed is None and outcome.signal in (signal.SIGXCPU, signal.SIGKILL):
-        if outcome.cpu_seconds >= launch.limits.cpu_seconds - 0.5:
-            outcome.killed = "cpu_limit"
+    cpu_killed = outcome.signal in (signal.SIGXCPU, signal.SIGKILL)
+    if (
+        outcome.killed is None
+        and cpu_killed
+        and outcome.cpu_seconds >= launch.limits.cpu_seconds - 0.5
+    ):
+        outcome.killed = "cpu_limit"
     return outcome

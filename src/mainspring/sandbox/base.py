@@ -73,7 +73,9 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
-            raise ConfigurationError(f"sandbox timeout must be positive seconds, got {self.timeout}")
+            raise ConfigurationError(
+                f"sandbox timeout must be positive seconds, got {self.timeout}"
+            )
         positive = {
             "cpu_seconds": self.cpu_seconds,
             "memory_bytes": self.memory_bytes,

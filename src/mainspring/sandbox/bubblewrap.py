@@ -149,13 +149,13 @@ class BubblewrapSandbox(JailedSandbox):
                 args += ["--ro-bind-try", path, path]
         else:
             args += ["--unshare-net"]
-        for path in limits.read_only_paths:
-            if not path.exists():
+        for shown in limits.read_only_paths:
+            if not shown.exists():
                 raise ConfigurationError(
-                    f"read-only path {str(path)!r} does not exist on the host; fix the path in "
+                    f"read-only path {str(shown)!r} does not exist on the host; fix the path in "
                     "Limits.read_only_paths"
                 )
-            args += ["--ro-bind", str(path), str(path)]
+            args += ["--ro-bind", str(shown), str(shown)]
         args += ["--bind", str(workspace.path), WORKSPACE, "--chdir", WORKSPACE]
         # Last: the root tmpfs (holding /etc and the mount points) becomes read-only too.
         args += ["--remount-ro", "/", "--", *argv]
