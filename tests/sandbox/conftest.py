@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,15 @@ def strong() -> JailedSandbox:
 @pytest.fixture
 def weak() -> JailedSandbox:
     return make_sandbox("process")
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory any uid can reach (pytest's tmp_path sits under a 0700 directory)."""
+    path = Path(tempfile.mkdtemp(prefix="mainspring-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
 
 
 def processes_of(uids: range) -> list[int]:

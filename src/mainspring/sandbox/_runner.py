@@ -36,8 +36,18 @@ class Workspace:
 
     path: Path
     tmp: Path
-    root: Path | None
-    """The per-call directory deleted afterwards; None for a caller-owned, kept workspace."""
+    root: Path
+    """The per-call directory, deleted afterwards (unless it holds a kept workspace)."""
+    given: bool = False
+    """The workspace is the caller's directory: used in place and never deleted."""
+
+
+def reachable_by_any_uid(path: Path) -> bool:
+    """True when every directory above `path` lets any uid through (o+x)."""
+    try:
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.resolve().parents)
+    except OSError:
+        return False
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -145,7 +155,7 @@ class JailedSandbox(abc.ABC):
         if given is not None:
             given.mkdir(parents=True, exist_ok=True)
             call_dir = Path(tempfile.mkdtemp(prefix="mainspring-tmp-", dir=self.workspace_root))
-            space = Workspace(given.resolve(), call_dir, call_dir)
+            space = Workspace(given.resolve(), call_dir, call_dir, given=True)
         else:
             call_dir = Path(tempfile.mkdtemp(prefix="mainspring-sbx-", dir=self.workspace_root))
             (call_dir / "workspace").mkdir(mode=0o700)
@@ -161,7 +171,7 @@ class JailedSandbox(abc.ABC):
         finally:
             if given is None and self.keep_workspace:
                 _remove_tree(space.tmp)
-            elif space.root is not None:
+            else:
                 _remove_tree(space.root)
 
     def _run_sync(

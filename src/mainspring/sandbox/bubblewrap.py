@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox._jail import Launch
-from mainspring.sandbox._runner import JailedSandbox, Workspace
+from mainspring.sandbox._runner import JailedSandbox, Workspace, reachable_by_any_uid
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import Isolation, Limits, Protection
 
@@ -92,11 +92,12 @@ class BubblewrapSandbox(JailedSandbox):
             workspace_root=workspace_root,
             keep_workspace=keep_workspace,
         )
-        found = bwrap or shutil.which("bwrap")
+        found = shutil.which(bwrap or "bwrap")
         if found is None:
             raise ConfigurationError(
-                "bubblewrap is not installed: install it (Debian/Ubuntu: apt-get install "
-                "bubblewrap) or use ProcessSandbox, which does not isolate network or files"
+                f"bubblewrap is not installed ({bwrap or 'bwrap'} not found): install it "
+                "(Debian/Ubuntu: apt-get install bubblewrap) or use ProcessSandbox, which does "
+                "not isolate network or files"
             )
         self.bwrap = found
         self._system = _system_mounts()
@@ -150,16 +151,26 @@ class BubblewrapSandbox(JailedSandbox):
         else:
             args += ["--unshare-net"]
         for shown in limits.read_only_paths:
-            if not shown.exists():
-                raise ConfigurationError(
-                    f"read-only path {str(shown)!r} does not exist on the host; fix the path in "
-                    "Limits.read_only_paths"
-                )
+            self._check_reachable(shown, "Limits.read_only_paths")
             args += ["--ro-bind", str(shown), str(shown)]
+        if workspace.given:
+            self._check_reachable(workspace.path, "the workspace argument")
         args += ["--bind", str(workspace.path), WORKSPACE, "--chdir", WORKSPACE]
         # Last: the root tmpfs (holding /etc and the mount points) becomes read-only too.
         args += ["--remount-ro", "/", "--", *argv]
         return Launch(args, env, workspace.path, limits, launcher=True)
+
+    def _check_reachable(self, path: Path, where: str) -> None:
+        if not path.exists():
+            raise ConfigurationError(
+                f"{str(path)!r} does not exist on the host; fix the path in {where}"
+            )
+        # bwrap runs as the leased uid, so it must be able to walk to the path to mount it.
+        if self.uids is not None and not reachable_by_any_uid(path):
+            raise ConfigurationError(
+                f"{str(path)!r} (from {where}) sits under a directory other users cannot enter "
+                "(no o+x), so the sandbox uid cannot mount it; move it or chmod o+x its parents"
+            )
 
     def probe(self) -> str | None:
         """Run `true` in the jail once; return why it failed, or None when it works.

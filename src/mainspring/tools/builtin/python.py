@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mainspring.errors import ConfigurationError
+from mainspring.sandbox._runner import reachable_by_any_uid
 from mainspring.sandbox.base import Limits, Sandbox
 from mainspring.sandbox.detect import detect_sandbox
 from mainspring.tools.base import Tool
@@ -27,9 +28,7 @@ _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/lib/", "/lib64/")
 def _world_executable(path: Path) -> bool:
     """True when any uid may run `path`: it and each directory above it are o+x."""
     try:
-        if not path.stat().st_mode & stat.S_IXOTH:
-            return False
-        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+        return bool(path.stat().st_mode & stat.S_IXOTH) and reachable_by_any_uid(path)
     except OSError:
         return False
 
