@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-packages
 
 .PHONY: help install run test lint format bench clean
 
@@ -18,7 +19,17 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(STAMP) ## create .venv and install mainspring with everything the tests need
+install: $(STAMP) $(SYSTEM_STAMP) ## create .venv and install mainspring with everything the tests need
+
+# --- system packages: bubblewrap for the namespaced sandbox, python3 and procps for the jail ---
+# Installed with apt-get when running as root (CI); otherwise a warning says what is missing.
+$(SYSTEM_STAMP): Makefile
+	@mkdir -p $(VENV)
+	@if command -v bwrap >/dev/null && test -x /usr/bin/python3 && command -v kill >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3 procps; \
+	else echo "warning: install bubblewrap, python3 and procps for the sandbox tests (apt-get install bubblewrap python3 procps)"; fi
+	@command -v bwrap >/dev/null && touch $@ || true
 
 run: install ## run the main job on the embedded defaults
 	$(VENV)/bin/mainspring demo

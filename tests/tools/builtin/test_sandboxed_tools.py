@@ -1,0 +1,122 @@
+"""The `python` and `shell` tools, called the way an agent calls them: through the executor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mainspring.messages import ToolCall, ToolResult
+from mainspring.sandbox import Limits
+from mainspring.tools import Tool, ToolExecutor, ToolRegistry
+from mainspring.tools.builtin.python import _mounts_for, find_interpreter, python_tool
+from mainspring.tools.builtin.shell import shell_tool
+from tests.sandbox.conftest import make_sandbox
+
+LIMITS = Limits(timeout=2.0, cpu_seconds=2, max_output_bytes=2000)
+
+
+def executor_for(*tools: Tool) -> ToolExecutor:
+    registry = ToolRegistry()
+    for built in tools:
+        registry.register(built)
+    return ToolExecutor(registry)
+
+
+@pytest.fixture(params=["process", "namespaces"])
+def level(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def executor(level: str) -> ToolExecutor:
+    sandbox = make_sandbox(level, limits=LIMITS)
+    return executor_for(python_tool(sandbox), shell_tool(sandbox))
+
+
+async def call(executor: ToolExecutor, name: str, **arguments: str) -> ToolResult:
+    return await executor.execute(ToolCall("c1", name, arguments))
+
+
+async def test_python_prints_its_result(executor: ToolExecutor) -> None:
+    result = await call(executor, "python", code="print(sum(range(10)))")
+    assert result.ok
+    assert result.content == "exit code 0\nstdout:\n45"
+
+
+async def test_python_error_is_a_readable_result(executor: ToolExecutor) -> None:
+    result = await call(executor, "python", code="1 / 0")
+    assert result.ok  # the program failed, the tool did its job: the model reads the traceback
+    assert result.content.startswith("exit code 1\nstderr:\nTraceback")
+    assert "ZeroDivisionError" in result.content
+
+
+async def test_shell_runs_a_command_line(executor: ToolExecutor) -> None:
+    result = await call(executor, "shell", command="echo hi > f.txt && cat f.txt && echo oops >&2")
+    assert result.content == "exit code 0\nstdout:\nhi\nstderr:\noops"
+
+
+async def test_timeout_becomes_a_timeout_result_with_partial_output(
+    executor: ToolExecutor,
+) -> None:
+    code = "import time\nprint('working', flush=True)\ntime.sleep(30)"
+    result = await call(executor, "python", code=code)
+    assert not result.ok
+    assert result.error is not None and result.error.kind == "timeout"
+    assert "2s wall-clock limit" in result.content
+    assert "working" in result.content
+
+
+async def test_flood_becomes_a_sandbox_violation_with_advice(executor: ToolExecutor) -> None:
+    result = await call(executor, "shell", command="yes")
+    assert result.error is not None and result.error.kind == "sandbox_violation"
+    assert "printed more than 2000 bytes" in result.content
+    assert "[stdout cut at 2000 bytes]" in result.content
+    assert len(result.content) < 2600
+
+
+async def test_cpu_limit_becomes_a_sandbox_violation(level: str) -> None:
+    limits = Limits(timeout=5.0, cpu_seconds=1)
+    sandbox = make_sandbox(level, limits=limits)
+    result = await executor_for(python_tool(sandbox)).execute(
+        ToolCall("c1", "python", {"code": "while True: pass"})
+    )
+    assert result.error is not None and result.error.kind == "sandbox_violation"
+    assert "used its 1 CPU seconds" in result.content
+
+
+async def test_killed_by_a_signal_is_reported(executor: ToolExecutor) -> None:
+    result = await call(executor, "python", code="import ctypes\nctypes.string_at(0)")
+    assert result.ok
+    assert result.content.startswith("killed by SIGSEGV")
+
+
+async def test_the_next_call_after_an_attack_works(executor: ToolExecutor) -> None:
+    await call(executor, "shell", command="yes")
+    result = await call(executor, "python", code="print('fine')")
+    assert result.content == "exit code 0\nstdout:\nfine"
+
+
+def test_tools_declare_their_sandbox_and_describe_it_honestly() -> None:
+    strong = make_sandbox("namespaces", limits=LIMITS)
+    weak = make_sandbox("process", limits=LIMITS)
+    for sandbox, network in ((strong, "no network access"), (weak, "network access is not")):
+        for built in (python_tool(sandbox), shell_tool(sandbox)):
+            assert built.policy.sandbox is sandbox
+            assert network in built.description
+            assert built.policy.timeout is not None and built.policy.timeout > LIMITS.timeout
+    schema = python_tool(strong).parameters
+    assert schema["required"] == ["code"]
+    assert "print()" in schema["properties"]["code"]["description"]
+
+
+def test_interpreter_is_runnable_by_any_uid() -> None:
+    interpreter = find_interpreter()
+    assert os.access(interpreter, os.X_OK)
+    assert all(p.stat().st_mode & 0o001 for p in interpreter.parents)
+
+
+def test_interpreter_outside_usr_is_mounted_read_only() -> None:
+    assert _mounts_for(Path("/opt/python/bin/python3")) == (Path("/opt/python"),)
+    assert _mounts_for(Path("/usr/bin/python3.11")) == ()
