@@ -15,7 +15,8 @@ MainspringError
 │   ├── CircuitOpenError            kind "circuit_open"
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
-└── BackendError                 shared guard state (e.g. Redis) could not be reached
+├── BackendError                 shared guard state (e.g. Redis) could not be reached
+└── AuditLogError                an audit log cannot be opened or appended to safely
 
 RetryWithFeedback                a signal, not an error: a tool raises it to send the model a hint
 ```
@@ -58,6 +59,10 @@ class MissingExtraError(ConfigurationError):
 
 class BackendError(MainspringError):
     """Shared guard state could not be read or written (e.g. Redis is down)."""
+
+
+class AuditLogError(MainspringError):
+    """An audit log is unreadable where it must be read (its head) or cannot be written."""
 
 
 class ToolCallError(MainspringError):
