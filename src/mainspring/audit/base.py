@@ -125,8 +125,8 @@ class AuditLog(Protocol):
         """Seal and store entries, in order; durable per the log's fsync policy on return."""
         ...
 
-    def bodies(self) -> AsyncIterator[dict[str, Any]]:
-        """Every stored record as its raw JSON object, in storage order (for verification)."""
+    def bodies(self) -> AsyncIterator[Any]:
+        """Every stored record as parsed JSON (raw text if unparsable), in storage order."""
         ...
 
     async def aclose(self) -> None:

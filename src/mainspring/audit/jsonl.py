@@ -117,7 +117,7 @@ class JsonlAuditLog:
                 await anyio.to_thread.run_sync(self._open)
             return self._seq, self._prev
 
-    async def bodies(self) -> AsyncIterator[dict[str, Any]]:
+    async def bodies(self) -> AsyncIterator[Any]:
         """Every record as stored; an unparsable line is yielded as its raw text."""
         async for body in iter_jsonl(self.path):
             yield body

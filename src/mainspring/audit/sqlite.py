@@ -95,7 +95,7 @@ class SqliteAuditLog:
             self._seq, self._prev = seq, prev
             return records
 
-    async def bodies(self) -> AsyncIterator[dict[str, Any]]:
+    async def bodies(self) -> AsyncIterator[Any]:
         """Every record in storage order."""
         async with self._lock:
             if self._db is None:
