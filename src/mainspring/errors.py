@@ -16,7 +16,9 @@ MainspringError
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
-└── AuditLogError                an audit log cannot be opened or appended to safely
+├── AuditLogError                an audit log cannot be opened or appended to safely
+└── RunStoreError                a run record cannot be read or written
+    └── RunNotFoundError         no run has that id
 
 RetryWithFeedback                a signal, not an error: a tool raises it to send the model a hint
 ```
@@ -63,6 +65,14 @@ class BackendError(MainspringError):
 
 class AuditLogError(MainspringError):
     """An audit log is unreadable where it must be read (its head) or cannot be written."""
+
+
+class RunStoreError(MainspringError):
+    """A run record cannot be read or written."""
+
+
+class RunNotFoundError(RunStoreError):
+    """No run has that id."""
 
 
 class ToolCallError(MainspringError):
