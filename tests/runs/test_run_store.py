@@ -1,5 +1,7 @@
 """The RunStore contract; every store runs it."""
 
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,13 +18,44 @@ from mainspring.runs import (
     ToolFinished,
     ToolStarted,
 )
+from mainspring.runs.postgres import PostgresRunStore
+from tests.conftest import service_unavailable
+
+POSTGRES_URL = os.environ.get(
+    "MAINSPRING_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
-@pytest.fixture(params=["sqlite"])
+async def postgres_store() -> PostgresRunStore:
+    import psycopg
+
+    schema = f"test_runs_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True)
+        await conn.close()
+    except psycopg.Error as exc:
+        service_unavailable("PostgreSQL at " + POSTGRES_URL, exc)
+    return PostgresRunStore(POSTGRES_URL, schema=schema)
+
+
+async def drop_schema(schema: str) -> None:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as conn:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
-    s = SqliteRunStore(tmp_path / "runs.db")
-    yield s
-    await s.aclose()
+    if request.param == "sqlite":
+        s: RunStore = SqliteRunStore(tmp_path / "runs.db")
+        yield s
+        await s.aclose()
+        return
+    pg = await postgres_store()
+    yield pg
+    await pg.aclose()
+    await drop_schema(pg.schema)
 
 
 def response(text: str, *calls: ToolCall) -> ModelResponse:
