@@ -196,3 +196,46 @@ async def test_sink_records_every_executor_call(tmp_path: Path) -> None:
     assert bodies[1]["error_kind"] == "invalid_arguments"
     assert bodies[0]["run_id"] == "r1" and bodies[0]["principal"] == "ann"
     assert verify_bodies(bodies).ok
+
+
+async def test_postgres_log_shares_one_chain_between_writers() -> None:
+    import os
+    import uuid
+
+    import anyio
+    import psycopg
+
+    from mainspring.audit.postgres import PostgresAuditLog
+    from tests.conftest import service_unavailable
+
+    url = os.environ.get("MAINSPRING_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        probe = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        await probe.close()
+    except psycopg.Error as exc:
+        service_unavailable("PostgreSQL at " + url, exc)
+    schema = f"test_audit_{uuid.uuid4().hex[:12]}"
+    writers = [PostgresAuditLog(url, schema=schema) for _ in range(3)]
+    try:
+
+        async def write(log: PostgresAuditLog, base: int) -> None:
+            for i in range(20):
+                await log.append([entry(base + i)])
+
+        async with anyio.create_task_group() as group:
+            for n, log in enumerate(writers):
+                group.start_soon(write, log, n * 100)
+        report = await verify_log(writers[0].bodies())
+        assert report.ok and report.records == 60
+        assert await writers[1].head() == (60, report.head_hash)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(
+                f"UPDATE {schema}.audit_log SET body = replace(body, 'ann', 'eve') WHERE seq = 30"
+            )
+        tampered = await verify_log(writers[0].bodies())
+        assert not tampered.ok and tampered.position == 30
+    finally:
+        for log in writers:
+            await log.aclose()
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

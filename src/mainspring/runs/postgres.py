@@ -70,7 +70,11 @@ class PostgresRunStore:
             psycopg = _psycopg()
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                await conn.execute(_SCHEMA.format(schema=self.schema))
+                # Concurrent `CREATE ... IF NOT EXISTS` races in PostgreSQL; an advisory lock
+                # serialises schema setup between processes starting together.
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(7346029111)")
+                    await conn.execute(_SCHEMA.format(schema=self.schema))
             except psycopg.Error as exc:
                 raise RunStoreError(f"cannot open the run store at {self.url!r}: {exc}") from exc
             self._conn = conn
