@@ -17,6 +17,7 @@ MainspringError
 │   └── SandboxViolationError       kind "sandbox_violation"
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
 ├── AuditLogError                an audit log cannot be opened or appended to safely
+├── PlanError                    a plan is not a valid DAG (fed back to the model to fix)
 └── RunStoreError                a run record cannot be read or written
     └── RunNotFoundError         no run has that id
 
@@ -65,6 +66,10 @@ class BackendError(MainspringError):
 
 class AuditLogError(MainspringError):
     """An audit log is unreadable where it must be read (its head) or cannot be written."""
+
+
+class PlanError(MainspringError):
+    """A plan is not a valid DAG; the message lists every problem for the model to fix."""
 
 
 class RunStoreError(MainspringError):
