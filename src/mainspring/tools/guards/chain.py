@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
+from functools import partial
 
 from mainspring.tools.base import Tool
 from mainspring.tools.guards.auth import ApprovalGuard, ScopeGuard
 from mainspring.tools.guards.backend import GuardBackend
-from mainspring.tools.guards.base import Guard, Handler, Invocation
+from mainspring.tools.guards.base import Guard, Handler
 from mainspring.tools.guards.cache import CacheGuard
 from mainspring.tools.guards.circuit_breaker import CircuitBreakerGuard
 from mainspring.tools.guards.rate_limit import RateLimitGuard
@@ -37,7 +38,5 @@ def build_chain(tool: Tool, guards: Sequence[Guard], innermost: Handler) -> Hand
 
 
 def _link(guard: Guard, call_next: Handler) -> Handler:
-    def handler(invocation: Invocation) -> Awaitable[str]:
-        return guard.wrap(invocation, call_next)
-
-    return handler
+    # A partial of the bound method is one C-level call per guard instead of a Python frame.
+    return partial(guard.wrap, call_next=call_next)
