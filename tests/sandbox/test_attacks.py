@@ -367,3 +367,9 @@ async def test_nested_namespaces_and_privileges_are_refused(strong: JailedSandbo
     assert "NESTED" not in result.stdout
     assert "NoNewPrivs:\t1" in result.stdout
     assert "CapEff:\t0000000000000000" in result.stdout
+
+
+async def test_setuid_binaries_gain_nothing(sandbox: JailedSandbox) -> None:
+    result = await sh(sandbox, "grep NoNewPrivs /proc/self/status; su -c id root </dev/null")
+    assert "NoNewPrivs:\t1" in result.stdout
+    assert "uid=0(root)" not in result.stdout

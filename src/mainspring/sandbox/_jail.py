@@ -10,6 +10,7 @@ also catches children that left the group with `setsid()`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import selectors
@@ -87,10 +88,19 @@ def _rlimits(limits: Limits) -> list[tuple[int, int]]:
     ]
 
 
+_PR_SET_NO_NEW_PRIVS = 38
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing may be loaded after fork
+
+
 def _preexec(limits: list[tuple[int, int]]) -> None:
-    """Runs in the child between fork and exec, after the uid switch: only setrlimit calls."""
+    """Runs in the child between fork and exec, after the uid switch: rlimits and no_new_privs.
+
+    no_new_privs makes setuid binaries (su, sudo, mount) run without their privileges.
+    """
     for which, value in limits:
         resource.setrlimit(which, (value, value))
+    if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
 def _zombie(pid: int) -> bool:
@@ -176,7 +186,11 @@ def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
 
 
 class _Capture:
-    """Reads stdout and stderr into capped buffers; says when a cap was exceeded."""
+    """Reads stdout and stderr into capped buffers; says when a cap was exceeded.
+
+    The child's pidfd sits in the same selector, so its exit wakes the wait at once instead of
+    at the next poll tick.
+    """
 
     def __init__(self, proc: subprocess.Popen[bytes], outcome: Outcome, cap: int) -> None:
         if proc.stdout is None or proc.stderr is None:
@@ -186,18 +200,31 @@ class _Capture:
         self.selector = selectors.DefaultSelector()
         self.selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
         self.selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        self.streams = 2
+        self.pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self.pidfd = os.pidfd_open(proc.pid)
+            self.selector.register(self.pidfd, selectors.EVENT_READ, "exit")
 
     @property
     def open(self) -> bool:
-        return bool(self.selector.get_map())
+        """True while stdout or stderr may still deliver data."""
+        return self.streams > 0
 
     def read(self, timeout: float) -> bool:
-        """Read what is ready; return True when a stream went over the cap."""
+        """Read what is ready (waiting up to `timeout`); True when a stream went over the cap."""
+        if not self.selector.get_map():
+            time.sleep(timeout)
+            return False
         over = False
         for key, _ in self.selector.select(timeout):
+            if key.data == "exit":
+                self.selector.unregister(key.fileobj)
+                continue
             chunk = os.read(key.fd, _CHUNK)
             if not chunk:
                 self.selector.unregister(key.fileobj)
+                self.streams -= 1
                 continue
             buffer = self.outcome.stdout if key.data == "stdout" else self.outcome.stderr
             room = self.cap - len(buffer)
@@ -208,9 +235,12 @@ class _Capture:
         return over
 
     def close(self) -> None:
+        """Unregister everything and close the pidfd (the caller closes the pipes)."""
         for key in list(self.selector.get_map().values()):
             self.selector.unregister(key.fileobj)
         self.selector.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
 
 
 def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bool:
@@ -237,11 +267,8 @@ def _watch(
             return "timeout"
         if stop.is_set():
             return "cancelled"
-        if capture.open:
-            if capture.read(min(_POLL, remaining)):
-                return "output_limit"
-        else:
-            time.sleep(min(_POLL, remaining))
+        if capture.read(min(_POLL, remaining)):
+            return "output_limit"
         if _reap(proc, capture.outcome, block=False):
             return None
 

@@ -42,8 +42,17 @@ class UidPool:
         self.first = first
         self.count = count
         self.lock_dir = lock_dir or Path("/run/mainspring-sandbox")
+        self._locks = {uid: str(self.lock_dir / f"uid-{uid}.lock") for uid in self.uids}
+        self._prepared = False
+
+    @property
+    def uids(self) -> range:
+        """The uids of the pool."""
+        return range(self.first, self.first + self.count)
 
     def _prepare(self) -> None:
+        if self._prepared:
+            return
         self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = self.lock_dir.lstat()
         # A directory someone else planted (or a symlink) would let them hold or steal leases.
@@ -52,9 +61,10 @@ class UidPool:
                 f"sandbox lock directory {str(self.lock_dir)!r} must be a directory owned by "
                 "the current user; remove it or pass another lock_dir"
             )
+        self._prepared = True
 
     def _try(self, uid: int) -> int | None:
-        fd = os.open(self.lock_dir / f"uid-{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self._locks[uid], os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,11 +81,11 @@ class UidPool:
 
         def released(uid: int) -> float:
             try:
-                return (self.lock_dir / f"uid-{uid}.lock").stat().st_mtime
+                return os.stat(self._locks[uid]).st_mtime
             except FileNotFoundError:
                 return 0.0
 
-        return sorted(range(self.first, self.first + self.count), key=released)
+        return sorted(self.uids, key=released)
 
     @contextlib.contextmanager
     def lease(self, poll: float = 0.02) -> Iterator[int]:

@@ -20,7 +20,12 @@ class ProcessSandbox(JailedSandbox):
     """A child process in its own session, with rlimits and an allow-list environment."""
 
     def _isolation(self, limits: Limits, *, uid: int | None) -> Isolation:
-        protections: set[Protection] = {"rlimits", "scrubbed_env", "process_group"}
+        protections: set[Protection] = {
+            "rlimits",
+            "scrubbed_env",
+            "process_group",
+            "no_new_privileges",
+        }
         if self.uids is not None:
             protections.add("own_uid")
         return Isolation("process", frozenset(protections), uid=uid)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from mainspring.tools.base import Tool
 from mainspring.tools.builtin.calculator import calculator
 from mainspring.tools.builtin.clock import clock
+from mainspring.tools.builtin.python import python_tool
+from mainspring.tools.builtin.shell import shell_tool
 
 
 def builtin_tools() -> list[Tool]:
@@ -12,4 +14,4 @@ def builtin_tools() -> list[Tool]:
     return [calculator, clock]
 
 
-__all__ = ["builtin_tools", "calculator", "clock"]
+__all__ = ["builtin_tools", "calculator", "clock", "python_tool", "shell_tool"]
