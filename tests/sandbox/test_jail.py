@@ -79,7 +79,8 @@ async def test_success_reports_output_times_and_isolation(sandbox: JailedSandbox
     assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
     assert not result.ok and result.killed is None and result.signal is None
     assert result.wall_seconds > 0
-    assert result.isolation == sandbox._isolation(sandbox.limits, uid=result.isolation.uid)
+    assert result.isolation.protections == sandbox.isolation.protections
+    assert result.isolation.level == sandbox.isolation.level
     assert {"rlimits", "scrubbed_env", "process_group"} <= result.isolation.protections
     assert ("own_uid" in result.isolation.protections) == IS_ROOT
     if IS_ROOT:

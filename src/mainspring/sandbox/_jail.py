@@ -21,9 +21,11 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO
 
+from mainspring.sandbox._cgroups import join
 from mainspring.sandbox.base import KillReason, Limits
 
 _CHUNK = 65536
@@ -44,6 +46,8 @@ class Launch:
     stdin: bytes = b""
     uid: int | None = None
     """Run as this uid (and gid of the same number); None keeps the caller's."""
+    cgroup_procs: tuple[str, ...] = ()
+    """cgroup.procs files the child joins before it drops privileges."""
     launcher: bool = False
     """The direct child is a launcher (bwrap): it reports a signal death as exit status
     128 + signal, and exits by itself once the command it launched is dead."""
@@ -92,15 +96,21 @@ _PR_SET_NO_NEW_PRIVS = 38
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing may be loaded after fork
 
 
-def _preexec(limits: list[tuple[int, int]]) -> None:
-    """Runs in the child between fork and exec, after the uid switch: rlimits and no_new_privs.
+def _preexec(limits: list[tuple[int, int]], uid: int | None, cgroups: tuple[str, ...]) -> None:
+    """Runs in the child between fork and exec: cgroups, rlimits, no_new_privs, then the uid.
 
+    Joining the cgroups needs the caller's privileges, so the uid switch comes last.
     no_new_privs makes setuid binaries (su, sudo, mount) run without their privileges.
     """
+    join(cgroups)
     for which, value in limits:
         resource.setrlimit(which, (value, value))
     if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
 
 
 def _zombie(pid: int) -> bool:
@@ -178,10 +188,7 @@ def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
             env=dict(launch.env),
             start_new_session=True,
             close_fds=True,
-            user=launch.uid,
-            group=launch.uid,
-            extra_groups=[] if launch.uid is not None else None,
-            preexec_fn=lambda: _preexec(_rlimits(launch.limits)),
+            preexec_fn=partial(_preexec, _rlimits(launch.limits), launch.uid, launch.cgroup_procs),
         )
 
 

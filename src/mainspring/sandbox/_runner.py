@@ -10,6 +10,7 @@ import abc
 import contextlib
 import os
 import shutil
+import signal
 import stat
 import tempfile
 import threading
@@ -22,9 +23,10 @@ import anyio
 import anyio.to_thread
 
 from mainspring.errors import ConfigurationError
+from mainspring.sandbox._cgroups import CgroupFactory, RunCgroups
 from mainspring.sandbox._jail import Launch, Outcome, run_jailed
 from mainspring.sandbox._uids import UidPool
-from mainspring.sandbox.base import Isolation, Limits, SandboxResult
+from mainspring.sandbox.base import Isolation, Limits, Protection, SandboxResult
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _ENV_NAME_BAD = set("=\0")
@@ -95,6 +97,16 @@ def scrubbed_env(home: str, tmp: str, extra: Mapping[str, str] | None) -> dict[s
     return env
 
 
+def _account(outcome: Outcome, groups: RunCgroups) -> None:
+    """Take the peak memory and an OOM kill from the run's memory cgroup."""
+    peak = groups.peak_memory()
+    if peak is not None:
+        outcome.peak_memory_bytes = peak
+    killed_by_kernel = outcome.signal == signal.SIGKILL and outcome.killed in (None, "cpu_limit")
+    if killed_by_kernel and groups.oom_killed():
+        outcome.killed = "memory_limit"
+
+
 class JailedSandbox(abc.ABC):
     """Base of `ProcessSandbox` and `BubblewrapSandbox`: one child process jail per call."""
 
@@ -106,6 +118,7 @@ class JailedSandbox(abc.ABC):
         uids: UidPool | None = None,
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
+        cgroups: bool = True,
     ) -> None:
         """Configure the jail.
 
@@ -116,6 +129,8 @@ class JailedSandbox(abc.ABC):
                 820000). Ignored when not root: an unprivileged caller cannot switch uid.
             workspace_root: Where per-call directories are created (default: the temp dir).
             keep_workspace: Keep each fresh workspace after the call (its path is in the result).
+            cgroups: Give each run a memory and a pids cgroup when this process can create
+                them (root on a host with cgroup v1 or a delegated v2 hierarchy).
         """
         if max_concurrent < 1:
             raise ConfigurationError(f"max_concurrent must be >= 1, got {max_concurrent}")
@@ -130,11 +145,20 @@ class JailedSandbox(abc.ABC):
         self.workspace_root = workspace_root
         self.keep_workspace = keep_workspace
         self._limiter = anyio.CapacityLimiter(max_concurrent)
+        factory = CgroupFactory() if cgroups and os.geteuid() == 0 else None
+        self._cgroups = factory if factory is not None and factory.available else None
 
     @property
     def isolation(self) -> Isolation:
         """What a run with the default limits gets."""
-        return self._isolation(self.limits, uid=None)
+        return self._with_cgroups(self._isolation(self.limits, uid=None), self._cgroups is not None)
+
+    @staticmethod
+    def _with_cgroups(isolation: Isolation, applied: bool) -> Isolation:
+        if not applied:
+            return isolation
+        extra: frozenset[Protection] = frozenset({"memory_cgroup", "pids_cgroup"})
+        return replace(isolation, protections=isolation.protections | extra)
 
     @abc.abstractmethod
     def _isolation(self, limits: Limits, *, uid: int | None) -> Isolation:
@@ -187,9 +211,20 @@ class JailedSandbox(abc.ABC):
         with lease as uid, self._workspace(given, uid) as space:
             home, tmp = self._visible_paths(space)
             launch = self._command(argv, space, limits, scrubbed_env(home, tmp, env))
-            outcome = run_jailed(replace(launch, stdin=stdin, uid=uid), stop)
+            groups = self._cgroups.create(limits) if self._cgroups is not None else None
+            procs = groups.procs_files if groups is not None else ()
+            try:
+                outcome = run_jailed(
+                    replace(launch, stdin=stdin, uid=uid, cgroup_procs=procs), stop
+                )
+                if groups is not None:
+                    _account(outcome, groups)
+            finally:
+                if groups is not None:
+                    self._cgroups.release(groups)  # type: ignore[union-attr]
+            isolation = self._with_cgroups(self._isolation(limits, uid=uid), groups is not None)
             kept = given or (space.path if self.keep_workspace else None)
-            return self._result(outcome, self._isolation(limits, uid=uid), kept)
+            return self._result(outcome, isolation, kept)
 
     @staticmethod
     def _result(outcome: Outcome, isolation: Isolation, kept: Path | None) -> SandboxResult:

@@ -31,10 +31,12 @@ Protection = Literal[
     "read_only_system",
     "no_new_privileges",
     "capabilities_dropped",
+    "memory_cgroup",
+    "pids_cgroup",
 ]
 """One mechanism applied to a run. `Isolation.protections` lists those in force."""
 
-KillReason = Literal["timeout", "cpu_limit", "output_limit", "cancelled"]
+KillReason = Literal["timeout", "cpu_limit", "memory_limit", "output_limit", "cancelled"]
 """Why the sandbox stopped a run before it exited by itself."""
 
 _KIB = 1024
@@ -55,9 +57,10 @@ class Limits:
     cpu_seconds: int = 10
     """CPU seconds (RLIMIT_CPU) before the kernel kills the process."""
     memory_bytes: int = 512 * _MIB
-    """Address space per process (RLIMIT_AS)."""
+    """Address space per process (RLIMIT_AS) and, where a memory cgroup is available, all the
+    memory the run is charged for (tmpfs and page cache included)."""
     max_processes: int = 64
-    """Processes and threads for the run's uid (RLIMIT_NPROC); only binding under an own uid."""
+    """Processes and threads of the run (RLIMIT_NPROC for its uid, and a pids cgroup)."""
     max_file_bytes: int = 64 * _MIB
     """Largest file the run may write (RLIMIT_FSIZE)."""
     max_open_files: int = 256
@@ -136,7 +139,8 @@ class SandboxResult:
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
     peak_memory_bytes: int = 0
-    """Largest resident set of the run's processes that were waited for."""
+    """Peak memory of the whole run from its memory cgroup when it had one, else the largest
+    resident set among the processes that were waited for."""
     isolation: Isolation = field(
         default_factory=lambda: Isolation("process", frozenset[Protection]())
     )

@@ -79,6 +79,7 @@ class BubblewrapSandbox(JailedSandbox):
         uids: UidPool | None = None,
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
+        cgroups: bool = True,
     ) -> None:
         """Configure the jail; `bwrap` is the path of the binary (default: found on PATH).
 
@@ -91,6 +92,7 @@ class BubblewrapSandbox(JailedSandbox):
             uids=uids,
             workspace_root=workspace_root,
             keep_workspace=keep_workspace,
+            cgroups=cgroups,
         )
         found = shutil.which(bwrap or "bwrap")
         if found is None:

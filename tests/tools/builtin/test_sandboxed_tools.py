@@ -120,3 +120,16 @@ def test_interpreter_is_runnable_by_any_uid() -> None:
 def test_interpreter_outside_usr_is_mounted_read_only() -> None:
     assert _mounts_for(Path("/opt/python/bin/python3")) == (Path("/opt/python"),)
     assert _mounts_for(Path("/usr/bin/python3.11")) == ()
+
+
+async def test_memory_limit_becomes_a_sandbox_violation(level: str) -> None:
+    sandbox = make_sandbox(level, limits=Limits(memory_bytes=96 * 2**20))
+    if sandbox._cgroups is None:
+        pytest.skip("memory cgroups are not available to this process")
+    code = "import os\nfd = os.memfd_create('m')\nfor _ in range(60): os.write(fd, b'x' * 2**20)"
+    code += "\nfd2 = os.memfd_create('n')\nfor _ in range(60): os.write(fd2, b'x' * 2**20)"
+    result = await executor_for(python_tool(sandbox)).execute(
+        ToolCall("c1", "python", {"code": code})
+    )
+    assert result.error is not None and result.error.kind == "sandbox_violation"
+    assert "over its 96 MiB memory limit" in result.content

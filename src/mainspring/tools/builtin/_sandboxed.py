@@ -53,6 +53,11 @@ def _stopped_message(result: SandboxResult, limits: Limits) -> str:
             f"the run used its {limits.cpu_seconds} CPU seconds and was killed; use a faster "
             "algorithm or smaller input"
         )
+    elif reason == "memory_limit":
+        why = (
+            f"the run went over its {limits.memory_bytes // 2**20} MiB memory limit and was "
+            "killed; use less memory (process data in pieces, smaller inputs)"
+        )
     elif reason == "output_limit":
         why = (
             f"the run printed more than {limits.max_output_bytes} bytes and was stopped; print "
