@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from mainspring.sandbox._cgroups import join
+from mainspring.sandbox._seccomp import SeccompProgram, install
 from mainspring.sandbox.base import KillReason, Limits
 
 _CHUNK = 65536
@@ -46,6 +47,10 @@ class Launch:
     stdin: bytes = b""
     uid: int | None = None
     """Run as this uid (and gid of the same number); None keeps the caller's."""
+    seccomp: SeccompProgram | None = None
+    """A filter the child installs on itself before exec (process level)."""
+    pass_fds: tuple[int, ...] = ()
+    """Descriptors the child inherits; closed in the parent once it is started."""
     cgroup_procs: tuple[str, ...] = ()
     """cgroup.procs files the child joins before it drops privileges."""
     launcher: bool = False
@@ -93,11 +98,17 @@ def _rlimits(limits: Limits) -> list[tuple[int, int]]:
 
 
 _PR_SET_NO_NEW_PRIVS = 38
+_PTRACE_DETACH = 17
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing may be loaded after fork
 
 
-def _preexec(limits: list[tuple[int, int]], uid: int | None, cgroups: tuple[str, ...]) -> None:
-    """Runs in the child between fork and exec: cgroups, rlimits, no_new_privs, then the uid.
+def _preexec(
+    limits: list[tuple[int, int]],
+    uid: int | None,
+    cgroups: tuple[str, ...],
+    seccomp: SeccompProgram | None,
+) -> None:
+    """Runs in the child between fork and exec: cgroups, rlimits, no_new_privs, seccomp, uid.
 
     Joining the cgroups needs the caller's privileges, so the uid switch comes last.
     no_new_privs makes setuid binaries (su, sudo, mount) run without their privileges.
@@ -107,6 +118,8 @@ def _preexec(limits: list[tuple[int, int]], uid: int | None, cgroups: tuple[str,
         resource.setrlimit(which, (value, value))
     if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if seccomp is not None:
+        install(seccomp, _LIBC)
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -188,7 +201,10 @@ def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
             env=dict(launch.env),
             start_new_session=True,
             close_fds=True,
-            preexec_fn=partial(_preexec, _rlimits(launch.limits), launch.uid, launch.cgroup_procs),
+            pass_fds=launch.pass_fds,
+            preexec_fn=partial(
+                _preexec, _rlimits(launch.limits), launch.uid, launch.cgroup_procs, launch.seccomp
+            ),
         )
 
 
@@ -252,9 +268,15 @@ class _Capture:
 
 def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bool:
     """Collect the direct child's status and resource usage; False while it still runs."""
-    pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
-    if pid == 0:
-        return False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return False
+        if not os.WIFSTOPPED(status):
+            break
+        # The command made this process its tracer (PTRACE_TRACEME): we report ptrace stops
+        # now. Detach, handing back the signal it stopped on, so it runs on untraced.
+        _LIBC.ptrace(_PTRACE_DETACH, proc.pid, 0, os.WSTOPSIG(status))
     outcome.status = status
     # Popen must learn the child is gone, or it warns that it is "still running" when freed.
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -307,7 +329,11 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
     """Run the command to completion or to its first broken limit; leave nothing running."""
     outcome = Outcome()
     started = time.monotonic()
-    proc = _spawn(launch)
+    try:
+        proc = _spawn(launch)
+    finally:
+        for fd in launch.pass_fds:
+            os.close(fd)
     capture = _Capture(proc, outcome, launch.limits.max_output_bytes)
     exited = False
     try:

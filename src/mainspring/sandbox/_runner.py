@@ -25,6 +25,7 @@ import anyio.to_thread
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox._cgroups import CgroupFactory, RunCgroups
 from mainspring.sandbox._jail import Launch, Outcome, run_jailed
+from mainspring.sandbox._seccomp import compile_filter
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import Isolation, Limits, Protection, SandboxResult
 
@@ -119,6 +120,7 @@ class JailedSandbox(abc.ABC):
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
         cgroups: bool = True,
+        seccomp: bool = True,
     ) -> None:
         """Configure the jail.
 
@@ -131,6 +133,8 @@ class JailedSandbox(abc.ABC):
             keep_workspace: Keep each fresh workspace after the call (its path is in the result).
             cgroups: Give each run a memory and a pids cgroup when this process can create
                 them (root on a host with cgroup v1 or a delegated v2 hierarchy).
+            seccomp: Install the seccomp deny-list (docs/security.md) when the `sandbox` extra
+                and libseccomp are installed.
         """
         if max_concurrent < 1:
             raise ConfigurationError(f"max_concurrent must be >= 1, got {max_concurrent}")
@@ -147,17 +151,18 @@ class JailedSandbox(abc.ABC):
         self._limiter = anyio.CapacityLimiter(max_concurrent)
         factory = CgroupFactory() if cgroups and os.geteuid() == 0 else None
         self._cgroups = factory if factory is not None and factory.available else None
+        self._seccomp = compile_filter() if seccomp else None
 
     @property
     def isolation(self) -> Isolation:
         """What a run with the default limits gets."""
         return self._with_cgroups(self._isolation(self.limits, uid=None), self._cgroups is not None)
 
-    @staticmethod
-    def _with_cgroups(isolation: Isolation, applied: bool) -> Isolation:
-        if not applied:
-            return isolation
-        extra: frozenset[Protection] = frozenset({"memory_cgroup", "pids_cgroup"})
+    def _with_cgroups(self, isolation: Isolation, applied: bool) -> Isolation:
+        """Add the protections applied by this base class: cgroups (if made) and seccomp."""
+        extra: set[Protection] = {"memory_cgroup", "pids_cgroup"} if applied else set()
+        if self._seccomp is not None:
+            extra.add("seccomp")
         return replace(isolation, protections=isolation.protections | extra)
 
     @abc.abstractmethod

@@ -33,6 +33,7 @@ Protection = Literal[
     "capabilities_dropped",
     "memory_cgroup",
     "pids_cgroup",
+    "seccomp",
 ]
 """One mechanism applied to a run. `Isolation.protections` lists those in force."""
 

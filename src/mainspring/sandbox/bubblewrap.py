@@ -80,6 +80,7 @@ class BubblewrapSandbox(JailedSandbox):
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
         cgroups: bool = True,
+        seccomp: bool = True,
     ) -> None:
         """Configure the jail; `bwrap` is the path of the binary (default: found on PATH).
 
@@ -93,6 +94,7 @@ class BubblewrapSandbox(JailedSandbox):
             workspace_root=workspace_root,
             keep_workspace=keep_workspace,
             cgroups=cgroups,
+            seccomp=seccomp,
         )
         found = shutil.which(bwrap or "bwrap")
         if found is None:
@@ -159,8 +161,17 @@ class BubblewrapSandbox(JailedSandbox):
             self._check_reachable(workspace.path, "the workspace argument")
         args += ["--bind", str(workspace.path), WORKSPACE, "--chdir", WORKSPACE]
         # Last: the root tmpfs (holding /etc and the mount points) becomes read-only too.
-        args += ["--remount-ro", "/", "--", *argv]
-        return Launch(args, env, workspace.path, limits, launcher=True)
+        args += ["--remount-ro", "/"]
+        fds: tuple[int, ...] = ()
+        if self._seccomp is not None:
+            # One descriptor per call: bwrap reads it to the end, so it cannot be shared.
+            fd = os.memfd_create("mainspring-seccomp", os.MFD_CLOEXEC)
+            os.write(fd, self._seccomp.bpf)
+            os.lseek(fd, 0, os.SEEK_SET)
+            fds = (fd,)
+            args += ["--seccomp", str(fd)]
+        args += ["--", *argv]
+        return Launch(args, env, workspace.path, limits, launcher=True, pass_fds=fds)
 
     def _check_reachable(self, path: Path, where: str) -> None:
         if not path.exists():

@@ -36,4 +36,4 @@ class ProcessSandbox(JailedSandbox):
     def _command(
         self, argv: Sequence[str], workspace: Workspace, limits: Limits, env: dict[str, str]
     ) -> Launch:
-        return Launch(list(argv), env, workspace.path, limits)
+        return Launch(list(argv), env, workspace.path, limits, seccomp=self._seccomp)
