@@ -435,3 +435,39 @@ async def test_making_the_jail_a_tracer_does_not_break_it() -> None:
     result = await py(sandbox, code)
     assert result.ok, result.stderr
     assert result.stdout == "survived\n"
+
+
+@pytest.fixture
+def landlocked(weak: JailedSandbox) -> JailedSandbox:
+    if "landlock_filesystem" not in weak.isolation.protections:
+        pytest.skip("this kernel has no Landlock")
+    return weak
+
+
+async def test_landlock_hides_world_readable_files_and_tmp(landlocked: JailedSandbox) -> None:
+    target = f"/tmp/planted-{uuid.uuid4().hex}"
+    code = (
+        f"for path in ({HERE!r}, '/etc/passwd'):\n"
+        "    try: open(path).read(); print('READ', path)\n"
+        "    except OSError as exc: print('denied', type(exc).__name__)\n"
+        f"open({target!r}, 'w')\n"
+    )
+    result = await py(landlocked, code)
+    assert "READ" not in result.stdout
+    assert "PermissionError" in result.stderr
+    assert not await anyio.Path(target).exists()
+
+
+async def test_landlock_denies_tcp(
+    landlocked: JailedSandbox, listener: tuple[int, list[bytes]]
+) -> None:
+    if "landlock_tcp" not in landlocked.isolation.protections:
+        pytest.skip("this kernel's Landlock cannot restrict TCP (ABI < 4)")
+    port, received = listener
+    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+    result = await py(landlocked, code)
+    assert result.exit_code == 1 and "PermissionError" in result.stderr
+    assert received == []
+    allowed = await py(landlocked, code + "print('connected')", network=True)
+    assert allowed.stdout == "connected\n"
+    assert "landlock_tcp" not in allowed.isolation.protections

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from mainspring.sandbox._cgroups import join
+from mainspring.sandbox._landlock import restrict_self
 from mainspring.sandbox._seccomp import SeccompProgram, install
 from mainspring.sandbox.base import KillReason, Limits
 
@@ -49,6 +50,8 @@ class Launch:
     """Run as this uid (and gid of the same number); None keeps the caller's."""
     seccomp: SeccompProgram | None = None
     """A filter the child installs on itself before exec (process level)."""
+    landlock: int | None = None
+    """A Landlock ruleset fd the child enters before exec (process level); also in pass_fds."""
     pass_fds: tuple[int, ...] = ()
     """Descriptors the child inherits; closed in the parent once it is started."""
     cgroup_procs: tuple[str, ...] = ()
@@ -107,8 +110,9 @@ def _preexec(
     uid: int | None,
     cgroups: tuple[str, ...],
     seccomp: SeccompProgram | None,
+    landlock: int | None,
 ) -> None:
-    """Runs in the child between fork and exec: cgroups, rlimits, no_new_privs, seccomp, uid.
+    """Runs in the child between fork and exec: cgroups, rlimits, no_new_privs, filters, uid.
 
     Joining the cgroups needs the caller's privileges, so the uid switch comes last.
     no_new_privs makes setuid binaries (su, sudo, mount) run without their privileges.
@@ -120,6 +124,8 @@ def _preexec(
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     if seccomp is not None:
         install(seccomp, _LIBC)
+    if landlock is not None:
+        restrict_self(landlock)
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -203,7 +209,12 @@ def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
             close_fds=True,
             pass_fds=launch.pass_fds,
             preexec_fn=partial(
-                _preexec, _rlimits(launch.limits), launch.uid, launch.cgroup_procs, launch.seccomp
+                _preexec,
+                _rlimits(launch.limits),
+                launch.uid,
+                launch.cgroup_procs,
+                launch.seccomp,
+                launch.landlock,
             ),
         )
 

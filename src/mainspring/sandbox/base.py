@@ -34,6 +34,9 @@ Protection = Literal[
     "memory_cgroup",
     "pids_cgroup",
     "seccomp",
+    "landlock_filesystem",
+    "landlock_tcp",
+    "landlock_scopes",
 ]
 """One mechanism applied to a run. `Isolation.protections` lists those in force."""
 

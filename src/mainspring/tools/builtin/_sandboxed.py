@@ -82,11 +82,15 @@ def report(result: SandboxResult, limits: Limits) -> str:
 
 def describe_jail(sandbox: Sandbox, limits: Limits) -> str:
     """A sentence for the tool description: what the model's code can and cannot reach."""
-    network = (
-        "no network access"
-        if not limits.network and ("network_namespace" in sandbox.isolation.protections)
-        else "network access is not blocked"
-    )
+    protections = sandbox.isolation.protections
+    if limits.network:
+        network = "network access is allowed"
+    elif "network_namespace" in protections:
+        network = "no network access"
+    elif "landlock_tcp" in protections:
+        network = "no TCP connections (other network access is not blocked)"
+    else:
+        network = "network access is not blocked"
     return (
         f"Runs in a fresh empty working directory that is deleted afterwards; {network}; "
         f"limits: {limits.timeout:g}s wall clock, {limits.cpu_seconds}s CPU, "
