@@ -8,13 +8,14 @@ import pytest
 
 from mainspring.sandbox import Limits
 from mainspring.sandbox._runner import JailedSandbox
-from tests.sandbox.conftest import PYTHON
+from tests.sandbox.conftest import PYTHON, make_sandbox
 
 MIB = 2**20
 
 
 @pytest.fixture
-def grouped(sandbox: JailedSandbox) -> JailedSandbox:
+def grouped(level: str) -> JailedSandbox:
+    sandbox = make_sandbox(level, cgroups=True)
     if sandbox._cgroups is None:
         pytest.skip("this host does not let the test process create memory and pids cgroups")
     return sandbox
@@ -43,7 +44,8 @@ async def test_memfd_memory_is_bounded(
     no_leftovers()
 
 
-async def test_tmpfs_memory_is_bounded(strong: JailedSandbox) -> None:
+async def test_tmpfs_memory_is_bounded() -> None:
+    strong = make_sandbox("namespaces", cgroups=True)
     if strong._cgroups is None:
         pytest.skip("this host does not let the test process create memory cgroups")
     limits = Limits(timeout=10, memory_bytes=64 * MIB, tmp_bytes=1024 * MIB, max_file_bytes=2**30)
@@ -59,3 +61,8 @@ async def test_peak_memory_covers_the_whole_run(grouped: JailedSandbox) -> None:
     result = await grouped.run([PYTHON, "-c", code])
     assert result.ok, result.stderr
     assert result.peak_memory_bytes >= 100 * MIB
+
+
+def test_cgroups_are_off_by_default(sandbox: JailedSandbox) -> None:
+    assert sandbox._cgroups is None
+    assert "memory_cgroup" not in sandbox.isolation.protections

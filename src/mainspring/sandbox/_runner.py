@@ -119,7 +119,7 @@ class JailedSandbox(abc.ABC):
         uids: UidPool | None = None,
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
-        cgroups: bool = True,
+        cgroups: bool = False,
         seccomp: bool = True,
     ) -> None:
         """Configure the jail.
@@ -132,7 +132,10 @@ class JailedSandbox(abc.ABC):
             workspace_root: Where per-call directories are created (default: the temp dir).
             keep_workspace: Keep each fresh workspace after the call (its path is in the result).
             cgroups: Give each run a memory and a pids cgroup when this process can create
-                them (root on a host with cgroup v1 or a delegated v2 hierarchy).
+                them (root on a host with cgroup v1 or a delegated v2 hierarchy). Off by
+                default: moving a process into a cgroup costs several milliseconds per
+                controller on many kernels (it waits for an RCU grace period), which doubles
+                the cost of a short call; turn it on to bound memory held in tmpfs or memfd.
             seccomp: Install the seccomp deny-list (docs/security.md) when the `sandbox` extra
                 and libseccomp are installed.
         """

@@ -79,7 +79,7 @@ class BubblewrapSandbox(JailedSandbox):
         uids: UidPool | None = None,
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
-        cgroups: bool = True,
+        cgroups: bool = False,
         seccomp: bool = True,
     ) -> None:
         """Configure the jail; `bwrap` is the path of the binary (default: found on PATH).

@@ -20,19 +20,22 @@ def detect_sandbox(
     uids: UidPool | None = None,
     workspace_root: Path | None = None,
     bwrap: str | None = None,
+    cgroups: bool = False,
 ) -> BubblewrapSandbox | ProcessSandbox:
     """Return a `BubblewrapSandbox` if bubblewrap works here, else a `ProcessSandbox`.
 
     Blocking (it runs one probe in the jail): call it once at start-up. With
     `minimum="namespaces"` a host where bubblewrap is missing or fails raises
     `ConfigurationError` with the reason instead of silently falling back. `bwrap` is the path
-    of the bubblewrap binary (default: found on PATH).
+    of the bubblewrap binary (default: found on PATH); `cgroups=True` gives each run a memory
+    and a pids cgroup where this process may create them (see `JailedSandbox`).
     """
     options = {
         "limits": limits,
         "max_concurrent": max_concurrent,
         "uids": uids,
         "workspace_root": workspace_root,
+        "cgroups": cgroups,
     }
     problem = "bubblewrap (bwrap) is not installed; Debian/Ubuntu: apt-get install bubblewrap"
     found = shutil.which(bwrap or "bwrap")

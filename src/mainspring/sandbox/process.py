@@ -33,7 +33,7 @@ class ProcessSandbox(JailedSandbox):
         uids: UidPool | None = None,
         workspace_root: Path | None = None,
         keep_workspace: bool = False,
-        cgroups: bool = True,
+        cgroups: bool = False,
         seccomp: bool = True,
         landlock: bool = True,
     ) -> None:

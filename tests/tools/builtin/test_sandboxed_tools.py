@@ -126,7 +126,7 @@ def test_interpreter_outside_usr_is_mounted_read_only() -> None:
 
 
 async def test_memory_limit_becomes_a_sandbox_violation(level: str) -> None:
-    sandbox = make_sandbox(level, limits=Limits(memory_bytes=96 * 2**20))
+    sandbox = make_sandbox(level, limits=Limits(memory_bytes=96 * 2**20), cgroups=True)
     if sandbox._cgroups is None:
         pytest.skip("memory cgroups are not available to this process")
     code = "import os\nfd = os.memfd_create('m')\nfor _ in range(60): os.write(fd, b'x' * 2**20)"
