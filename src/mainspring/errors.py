@@ -15,7 +15,10 @@ MainspringError
 │   ├── CircuitOpenError            kind "circuit_open"
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
-└── BackendError                 shared guard state (e.g. Redis) could not be reached
+├── BackendError                 shared guard state (e.g. Redis) could not be reached
+└── ModelError                   a model call failed after its retries
+    ├── ModelHTTPError              the provider answered with an HTTP error (status, body, headers)
+    └── ModelResponseError          the provider's reply could not be understood
 
 RetryWithFeedback                a signal, not an error: a tool raises it to send the model a hint
 ```
@@ -26,6 +29,7 @@ A `ToolCallError` never escapes `ToolExecutor.execute`: the caller receives a `T
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from mainspring.messages import ToolError, ToolErrorKind
@@ -51,15 +55,47 @@ class MissingExtraError(ConfigurationError):
     """An optional integration was used without its extra installed."""
 
     def __init__(self, feature: str, extra: str) -> None:
-        super().__init__(
-            f"{feature} needs the {extra!r} extra: pip install 'mainspring[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the {extra!r} extra: pip install 'mainspring[{extra}]'")
         self.feature = feature
         self.extra = extra
 
 
 class BackendError(MainspringError):
     """Shared guard state could not be read or written (e.g. Redis is down)."""
+
+
+class ModelError(MainspringError):
+    """A model call failed: the provider could not be reached, refused, or answered nonsense."""
+
+
+class ModelHTTPError(ModelError):
+    """The provider answered with an HTTP error status, after any retries it deserved.
+
+    `body` is the response text (truncated to 2,000 characters) and `headers` the response
+    headers: request headers, which hold the API key, are never kept.
+    """
+
+    def __init__(
+        self, status: int, body: str, headers: Mapping[str, str], *, model: str = ""
+    ) -> None:
+        hint = _HTTP_HINTS.get(status, "")
+        where = f" from {model!r}" if model else ""
+        super().__init__(f"HTTP {status}{where}: {body[:500]}{hint}")
+        self.status = status
+        self.body = body[:2000]
+        self.headers = dict(headers)
+        self.model = model
+
+
+_HTTP_HINTS = {
+    401: " (check the API key passed to the model)",
+    403: " (the API key lacks access to this model)",
+    404: " (check the model name and base_url)",
+}
+
+
+class ModelResponseError(ModelError):
+    """The provider's reply was not valid for its wire format (e.g. malformed JSON)."""
 
 
 class ToolCallError(MainspringError):
