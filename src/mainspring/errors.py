@@ -161,7 +161,7 @@ class SandboxViolationError(ToolCallError):
     kind = "sandbox_violation"
 
 
-class RetryWithFeedback(Exception):  # noqa: N818 - a control signal, deliberately not an *Error
+class RetryWithFeedback(Exception):
     """Raised by a tool to hand the model a correction instead of a value.
 
     The executor reports it as a `tool_error` result whose content is the feedback, and it does

@@ -74,8 +74,8 @@ class JsonSchemaValidator:
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         validator_cls = jsonschema.validators.validator_for(schema)
-        validator_cls.check_schema(schema)
-        self._validator = validator_cls(schema)
+        validator_cls.check_schema(dict(schema))
+        self._validator = validator_cls(dict(schema))
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and return the arguments unchanged."""
