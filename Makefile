@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP) ## create .venv and install mainspring with everything the tests need
 
 run: install ## run the main job on the embedded defaults
-	$(VENV)/bin/mainspring demo
+	$(VENV)/bin/mainspring run "What is 17 times 23?"
 
 test: install ## run the whole test suite
 	$(PY) -m pytest
