@@ -246,6 +246,9 @@ class AgentLoop:
             settings = ModelSettings(stop=react.STOP_SEQUENCES).merge(settings)
         remaining = self._remaining_seconds()
         if not self.stream:
+            if remaining is None:
+                yield await cfg.model.request(self.state.messages, offered, settings)
+                return
             async with asyncio.timeout(remaining):
                 yield await cfg.model.request(self.state.messages, offered, settings)
             return
@@ -342,7 +345,9 @@ class AgentLoop:
 
     def _add(self, message: Message) -> None:
         tokenizer = self.config.model.tokenizer
-        count = MESSAGE_OVERHEAD_TOKENS + tokenizer.count(message.content)
+        count = MESSAGE_OVERHEAD_TOKENS
+        if message.content:
+            count += tokenizer.count(message.content)
         for call in message.tool_calls:
             args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
             count += tokenizer.count(call.name) + tokenizer.count(args)

@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 
 from mainspring.messages import ToolCall, ToolResult
 from mainspring.models.base import ToolDefinition
-from mainspring.tools.base import CallContext, Principal
+from mainspring.tools.base import CallContext, Principal, Tool
 from mainspring.tools.executor import ToolExecutor
 
 _T = TypeVar("_T")
@@ -38,11 +38,21 @@ class ExecutorToolbox:
     def __init__(self, executor: ToolExecutor) -> None:
         self.executor = executor
         self.max_concurrency = executor.max_concurrency
+        self._definitions: dict[str, ToolDefinition] = {}
 
     async def definitions(self, principal: Principal) -> list[ToolDefinition]:
-        """Schemas of the tools in service that `principal` may call."""
-        schemas = await self.executor.registry.schemas(principal)
-        return [ToolDefinition.from_openai(s) for s in schemas]
+        """Definitions of the tools in service that `principal` may call.
+
+        Asked every step: a breaker that opens mid-run takes its tool off the list.
+        """
+        return [self._definition(t) for t in await self.executor.registry.available(principal)]
+
+    def _definition(self, tool: Tool) -> ToolDefinition:
+        found = self._definitions.get(tool.hash)
+        if found is None:
+            found = ToolDefinition(tool.name, tool.description, tool.parameters)
+            self._definitions[tool.hash] = found
+        return found
 
     def idempotent(self, name: str) -> bool:
         """The tool's declaration; unknown tools are not idempotent."""
