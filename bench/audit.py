@@ -59,8 +59,10 @@ async def _measure(folder: Path) -> list[str]:
     elapsed = time.perf_counter() - start
     assert report.ok
     rows.append("")
-    rows.append(f"Verifying 100,000 records (JSON lines): {elapsed:.2f} s "
-                f"({100_000 / elapsed:,.0f} records/s).")
+    rows.append(
+        f"Verifying 100,000 records (JSON lines): {elapsed:.2f} s "
+        f"({100_000 / elapsed:,.0f} records/s)."
+    )
     return rows
 
 
