@@ -213,3 +213,19 @@ def test_detect_falls_back_honestly_or_refuses() -> None:
     assert not weak.isolation.network_blocked
     with pytest.raises(ConfigurationError, match="namespaced sandbox was required"):
         detect_sandbox(minimum="namespaces", bwrap="/nonexistent/bwrap")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only a root caller hands the workspace to a run's uid")
+async def test_symlinks_in_a_kept_workspace_do_not_redirect_the_chown(
+    sandbox: JailedSandbox, shared_dir: Path
+) -> None:
+    victim = shared_dir / "victim"
+    victim.mkdir()
+    (victim / "file").write_text("host")
+    space = shared_dir / "space"
+    space.mkdir()
+    (space / "link").symlink_to(victim)
+    (space / "filelink").symlink_to(victim / "file")
+    result = await sandbox.run(["true"], workspace=space)
+    assert result.ok
+    assert (victim / "file").stat().st_uid == 0 and victim.stat().st_uid == 0

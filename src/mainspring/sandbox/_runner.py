@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -54,10 +55,26 @@ def reachable_by_any_uid(path: Path) -> bool:
 
 
 def _chown_tree(path: Path, uid: int) -> None:
+    """Hand a kept workspace to the run's uid, immune to symlinks planted in it.
+
+    fwalk works on directory descriptors, so a directory swapped for a symlink by earlier
+    sandboxed code cannot redirect the chown to host files.
+    """
     os.chown(path, uid, uid, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(path):
+    for _, dirnames, filenames, dirfd in os.fwalk(path, follow_symlinks=False):
         for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
+            os.chown(name, uid, uid, dir_fd=dirfd, follow_symlinks=False)
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a caller's workspace: one run at a time uses it."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _remove_tree(path: Path) -> None:
@@ -184,8 +201,15 @@ class JailedSandbox(abc.ABC):
 
     @contextlib.contextmanager
     def _workspace(self, given: Path | None, uid: int | None) -> Iterator[Workspace]:
+        with contextlib.ExitStack() as stack:
+            if given is not None:
+                given.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(_exclusive(given))
+            yield stack.enter_context(self._directories(given, uid))
+
+    @contextlib.contextmanager
+    def _directories(self, given: Path | None, uid: int | None) -> Iterator[Workspace]:
         if given is not None:
-            given.mkdir(parents=True, exist_ok=True)
             call_dir = Path(tempfile.mkdtemp(prefix="mainspring-tmp-", dir=self.workspace_root))
             space = Workspace(given.resolve(), call_dir, call_dir, given=True)
         else:

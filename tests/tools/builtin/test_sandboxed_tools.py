@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,16 @@ from mainspring.tools import Tool, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin.python import _mounts_for, find_interpreter, python_tool
 from mainspring.tools.builtin.shell import shell_tool
 from tests.sandbox.conftest import make_sandbox
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory any uid can reach (pytest's tmp_path sits under a 0700 directory)."""
+    path = Path(tempfile.mkdtemp(prefix="mainspring-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
 
 LIMITS = Limits(timeout=2.0, cpu_seconds=2, max_output_bytes=2000)
 
@@ -136,3 +149,15 @@ async def test_memory_limit_becomes_a_sandbox_violation(level: str) -> None:
     )
     assert result.error is not None and result.error.kind == "sandbox_violation"
     assert "over its 96 MiB memory limit" in result.content
+
+
+async def test_a_shared_workspace_carries_files_between_calls(level: str, shared_dir: Path) -> None:
+    sandbox = make_sandbox(level, limits=LIMITS)
+    executor = executor_for(
+        python_tool(sandbox, workspace=shared_dir), shell_tool(sandbox, workspace=shared_dir)
+    )
+    await executor.execute(ToolCall("1", "shell", {"command": "echo 41 > n.txt"}))
+    code = "print(int(open('n.txt').read()) + 1)"
+    result = await executor.execute(ToolCall("2", "python", {"code": code}))
+    assert result.content == "exit code 0\nstdout:\n42"
+    assert "kept between calls" in python_tool(sandbox, workspace=shared_dir).description

@@ -10,6 +10,7 @@ what to change; the executor turns it into a `ToolResult` (kind "timeout" or
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 from mainspring.errors import SandboxViolationError, ToolTimeoutError
 from mainspring.sandbox.base import Limits, Sandbox, SandboxResult
@@ -80,8 +81,13 @@ def report(result: SandboxResult, limits: Limits) -> str:
     return text.rstrip("\n")
 
 
-def describe_jail(sandbox: Sandbox, limits: Limits) -> str:
+def describe_jail(sandbox: Sandbox, limits: Limits, workspace: Path | None = None) -> str:
     """A sentence for the tool description: what the model's code can and cannot reach."""
+    place = (
+        "a working directory kept between calls"
+        if workspace is not None
+        else "a fresh empty working directory that is deleted afterwards"
+    )
     protections = sandbox.isolation.protections
     if limits.network:
         network = "network access is allowed"
@@ -92,7 +98,7 @@ def describe_jail(sandbox: Sandbox, limits: Limits) -> str:
     else:
         network = "network access is not blocked"
     return (
-        f"Runs in a fresh empty working directory that is deleted afterwards; {network}; "
+        f"Runs in {place}; {network}; "
         f"limits: {limits.timeout:g}s wall clock, {limits.cpu_seconds}s CPU, "
         f"{limits.memory_bytes // 2**20} MiB memory, {limits.max_output_bytes} bytes of output."
     )

@@ -62,6 +62,7 @@ def python_tool(
     sandbox: Sandbox | None = None,
     *,
     limits: Limits | None = None,
+    workspace: Path | None = None,
     interpreter: Path | None = None,
 ) -> Tool:
     """Build the `python` tool: the code is fed on stdin to `python3 -I -` in `sandbox`.
@@ -69,6 +70,8 @@ def python_tool(
     Args:
         sandbox: where code runs (default: `detect_sandbox()`, the strongest that works).
         limits: limits per call (default: the sandbox's own, or `Limits()`).
+        workspace: a directory shared by every call (e.g. one per agent run), kept afterwards;
+            default: a fresh empty directory per call, deleted after it.
         interpreter: the Python to run (default: `find_interpreter()`).
     """
     jail = sandbox or detect_sandbox()
@@ -84,14 +87,16 @@ def python_tool(
             code: a complete Python 3 program; print() what you want to see.
         """
         # -I: no user site-packages, no PYTHON* variables, no current directory on sys.path.
-        result = await jail.run([str(python), "-I", "-"], limits=run_limits, stdin=code.encode())
+        result = await jail.run(
+            [str(python), "-I", "-"], limits=run_limits, stdin=code.encode(), workspace=workspace
+        )
         return report(result, run_limits)
 
     return tool(
         name="python",
         description=(
             "Run a Python 3 program (standard library only) and return its exit code, stdout "
-            f"and stderr. {describe_jail(jail, run_limits)}"
+            f"and stderr. {describe_jail(jail, run_limits, workspace)}"
         ),
         timeout=run_limits.timeout + TIMEOUT_SLACK,
         sandbox=jail,
