@@ -1,8 +1,9 @@
 """The synchronous core shared by every sandbox: spawn, capture with caps, time out, kill all.
 
 It runs in a worker thread (`anyio.to_thread.run_sync`). The child starts in its own session,
-under the given uid, with rlimits set between fork and exec, and with only the environment it is
-given. Whatever happens, nothing the child started outlives `run_jailed`: its process group is
+with only the environment it is given; between fork and exec it joins its cgroups, sets its
+rlimits and no_new_privs, installs its seccomp filter and Landlock ruleset, and drops to its
+uid. Whatever happens, nothing the child started outlives `run_jailed`: its process group is
 killed, and when it ran under a uid of its own every process of that uid is killed too, which
 also catches children that left the group with `setsid()`.
 """
