@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import anyio
 
@@ -96,18 +96,26 @@ class Agent:
             settings=settings,
         )
 
+    def _config(self, budget: Budget | None) -> LoopConfig:
+        return self.config if budget is None else replace(self.config, budget=budget)
+
     async def run_stream(
-        self, task: str, *, run_id: str | None = None
+        self, task: str, *, run_id: str | None = None, budget: Budget | None = None
     ) -> AsyncIterator[AgentEvent]:
         """Run the task, yielding typed events as they happen; the last is `RunFinished`."""
         journal = Journal(self.run_store, self._info(task, run_id))
-        async for event in AgentLoop(self.config, journal, stream=True).events():
+        async for event in AgentLoop(self._config(budget), journal, stream=True).events():
             yield event
 
-    async def run(self, task: str, *, run_id: str | None = None) -> RunResult:
-        """Run the task to an answer or a cap. Hitting a budget is a result, not an exception."""
+    async def run(
+        self, task: str, *, run_id: str | None = None, budget: Budget | None = None
+    ) -> RunResult:
+        """Run the task to an answer or a cap. Hitting a budget is a result, not an exception.
+
+        `budget` overrides the agent's budget for this run only.
+        """
         journal = Journal(self.run_store, self._info(task, run_id))
-        return await _last(AgentLoop(self.config, journal).events())
+        return await _last(AgentLoop(self._config(budget), journal).events())
 
     def run_sync(self, task: str, *, run_id: str | None = None) -> RunResult:
         """`run` for code without an event loop. Not from inside a running loop."""
