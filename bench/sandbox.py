@@ -10,6 +10,7 @@ missing when bubblewrap cannot run here.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
@@ -52,7 +53,11 @@ async def _sandbox_rate(sandbox: JailedSandbox) -> float:
 
 
 def _sandboxes() -> dict[str, JailedSandbox]:
-    found: dict[str, JailedSandbox] = {}
+    found: dict[str, JailedSandbox] = {
+        "process, rlimits only (no seccomp, no Landlock)": ProcessSandbox(
+            limits=Limits(), max_concurrent=CONCURRENCY, seccomp=False, landlock=False
+        )
+    }
     for cgroups in (False, True):
         suffix = " + cgroups" if cgroups else ""
         weak = ProcessSandbox(limits=Limits(), max_concurrent=CONCURRENCY, cgroups=cgroups)
@@ -97,6 +102,7 @@ def _protections(sandboxes: dict[str, JailedSandbox]) -> str:
 def main() -> str:
     sandboxes = _sandboxes()
     calls = {"bare subprocess": _bare_async, **{n: _caller(s) for n, s in sandboxes.items()}}
+    load_before = os.getloadavg()[0]
     p50 = anyio.run(_p50s, calls)
     rates = {"bare subprocess": _bare_rate()}
     for name, sandbox in sandboxes.items():
@@ -112,6 +118,9 @@ def main() -> str:
             "",
             f"p50 of {ROUNDS} interleaved calls per row; calls/s for {CONCURRENT_CALLS} calls, "
             f"{CONCURRENCY} at once. Target: sandboxed p50 under 1.5x bare.",
+            "",
+            f"1-minute load average when it started: {load_before:.1f} (2 cores; the machine is "
+            "shared, so compare rows within this table, not across runs).",
             "",
             f"Protections in force: {_protections(sandboxes)}.",
             "",

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -156,6 +157,11 @@ class JailedSandbox(abc.ABC):
             seccomp: Install the seccomp deny-list (docs/security.md) when the `sandbox` extra
                 and libseccomp are installed.
         """
+        if not sys.platform.startswith("linux"):
+            raise ConfigurationError(
+                f"the sandbox needs Linux (pidfds, prctl, namespaces); this is {sys.platform!r}: "
+                "run the agent's code tools on a Linux host or in a Linux VM"
+            )
         if max_concurrent < 1:
             raise ConfigurationError(f"max_concurrent must be >= 1, got {max_concurrent}")
         self.limits = limits or Limits()
