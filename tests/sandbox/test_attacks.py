@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import pytest
 
 from mainspring.sandbox import BubblewrapSandbox, ProcessSandbox, SandboxResult
 from mainspring.sandbox._runner import JailedSandbox
-from tests.sandbox.conftest import IS_ROOT, PYTHON, TEST_LIMITS, make_sandbox
+from tests.sandbox.conftest import IS_ROOT, PYTHON, TEST_LIMITS, bwrap_problem, make_sandbox
 
 SECRET = "sk-test-" + uuid.uuid4().hex
 HERE = os.path.realpath(__file__)
@@ -47,6 +47,19 @@ async def assert_contained(sandbox: JailedSandbox, check: Callable[[], None]) ->
 
 
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="the own-uid protections need root")
+
+
+@pytest.fixture(autouse=True)
+def contained_afterwards(no_leftovers: Callable[[], None]) -> Iterator[None]:
+    """After every attack: nothing of it is alive, and a new call at each level works."""
+    yield
+    no_leftovers()
+    levels = ["process"] + (["namespaces"] if bwrap_problem() is None else [])
+    for level in levels:
+        after = make_sandbox(level)._run_sync(
+            [PYTHON, "-c", "print(42)"], TEST_LIMITS, b"", None, None, threading.Event()
+        )
+        assert after.stdout == "42\n", f"the {level} level broke after the attack: {after}"
 
 
 # --- files ---------------------------------------------------------------------------------
