@@ -76,7 +76,8 @@ class Limits:
     network: bool = False
     """Allow network access. Off by default; only a namespaced sandbox can enforce "off"."""
     read_only_paths: tuple[Path, ...] = ()
-    """Host paths made visible read-only at the same place (namespaced sandboxes only)."""
+    """Host paths the run may read, at the same place: mounted read-only in a namespaced
+    sandbox, allowed read-only by Landlock at the process level."""
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
