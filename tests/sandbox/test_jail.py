@@ -229,3 +229,19 @@ async def test_symlinks_in_a_kept_workspace_do_not_redirect_the_chown(
     result = await sandbox.run(["true"], workspace=space)
     assert result.ok
     assert (victim / "file").stat().st_uid == 0 and victim.stat().st_uid == 0
+
+
+async def test_landlock_lets_listed_paths_be_read_only(shared_dir: Path) -> None:
+    weak = make_sandbox("process")
+    if "landlock_filesystem" not in weak.isolation.protections:
+        pytest.skip("this kernel has no Landlock")
+    (shared_dir / "data.txt").write_text("shared")
+    command = f"cat {shared_dir}/data.txt; echo x > {shared_dir}/data.txt"
+    hidden = await weak.run(["/bin/sh", "-c", command])
+    assert hidden.stdout == "" and "Permission denied" in hidden.stderr
+    listed = await weak.run(
+        ["/bin/sh", "-c", command], limits=Limits(read_only_paths=(shared_dir,))
+    )
+    assert listed.stdout == "shared"
+    assert "Permission denied" in listed.stderr
+    assert (shared_dir / "data.txt").read_text() == "shared"
