@@ -28,6 +28,7 @@ from typing import IO
 
 from mainspring.sandbox._cgroups import join
 from mainspring.sandbox._landlock import restrict_self
+from mainspring.sandbox._libc import libc
 from mainspring.sandbox._seccomp import SeccompProgram, install
 from mainspring.sandbox.base import KillReason, Limits
 
@@ -103,7 +104,6 @@ def _rlimits(limits: Limits) -> list[tuple[int, int]]:
 
 _PR_SET_NO_NEW_PRIVS = 38
 _PTRACE_DETACH = 17
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing may be loaded after fork
 
 
 def _preexec(
@@ -121,10 +121,10 @@ def _preexec(
     join(cgroups)
     for which, value in limits:
         resource.setrlimit(which, (value, value))
-    if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
     if seccomp is not None:
-        install(seccomp, _LIBC)
+        install(seccomp, libc())
     if landlock is not None:
         restrict_self(landlock)
     if uid is not None:
@@ -288,7 +288,7 @@ def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bo
             break
         # The command made this process its tracer (PTRACE_TRACEME): we report ptrace stops
         # now. Detach, handing back the signal it stopped on, so it runs on untraced.
-        _LIBC.ptrace(_PTRACE_DETACH, proc.pid, 0, os.WSTOPSIG(status))
+        libc().ptrace(_PTRACE_DETACH, proc.pid, 0, os.WSTOPSIG(status))
     outcome.status = status
     # Popen must learn the child is gone, or it warns that it is "still running" when freed.
     proc.returncode = os.waitstatus_to_exitcode(status)

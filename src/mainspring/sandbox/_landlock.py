@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mainspring.sandbox._libc import libc
+
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same on every architecture
 _VERSION = 1
 _RULE_PATH_BENEATH = 1
@@ -42,8 +44,6 @@ _ETC = (
 _PSEUDO_READ = ("/dev/zero", "/dev/urandom", "/dev/random", "/proc")
 _PSEUDO_WRITE = ("/dev/null",)
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
 
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [
@@ -60,7 +60,7 @@ class _PathBeneathAttr(ctypes.Structure):
 
 def abi_version() -> int:
     """The kernel's Landlock ABI version; 0 when Landlock is missing or disabled."""
-    version = _libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_VERSION))
+    version = libc().syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_VERSION))
     return max(int(version), 0)
 
 
@@ -99,7 +99,7 @@ def _add_path(ruleset: int, path: str, access: int, handled: int) -> None:
         if not os.path.isdir(path):
             access &= _FILE_ONLY
         rule = _PathBeneathAttr(access & handled, fd)
-        if _libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+        if libc().syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
             raise OSError(ctypes.get_errno(), f"landlock_add_rule({path!r}) failed")
     finally:
         os.close(fd)
@@ -122,7 +122,7 @@ def build_ruleset(
     if features.scopes:
         attr.scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
         size = 24
-    ruleset = int(_libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0))
+    ruleset = int(libc().syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
@@ -143,7 +143,7 @@ def build_ruleset(
 
 def restrict_self(ruleset: int) -> None:
     """Enter the ruleset (in the child, after no_new_privs); it can never be left."""
-    if _libc.syscall(_RESTRICT_SELF, ruleset, 0) != 0:
+    if libc().syscall(_RESTRICT_SELF, ruleset, 0) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
 
 

@@ -27,6 +27,7 @@ import anyio.to_thread
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox._cgroups import CgroupFactory, RunCgroups
 from mainspring.sandbox._jail import Launch, Outcome, run_jailed
+from mainspring.sandbox._libc import libc
 from mainspring.sandbox._seccomp import compile_filter
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import Isolation, Limits, Protection, SandboxResult
@@ -164,6 +165,7 @@ class JailedSandbox(abc.ABC):
             )
         if max_concurrent < 1:
             raise ConfigurationError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        libc()  # loaded now: the child must not dlopen between fork and exec
         self.limits = limits or Limits()
         self.max_concurrent = max_concurrent
         self.uids: UidPool | None = (uids or UidPool()) if os.geteuid() == 0 else None
