@@ -238,7 +238,7 @@ async def test_background_processes_do_not_survive(
         sandbox, f"(sleep 30; echo {marker}) & nohup sleep 31 >/dev/null 2>&1 & echo ok"
     )
     assert result.ok and result.stdout == "ok\n"
-    assert result.wall_seconds < 4
+    assert result.wall_seconds < 10  # far below the 30 s the background sleeps want
     await assert_contained(sandbox, no_leftovers)
     listing = await anyio.run_process(["ps", "-eo", "args"])
     assert marker not in listing.stdout.decode()
@@ -309,7 +309,7 @@ async def test_sleep_past_the_timeout_is_killed(
     )
     assert result.killed == "timeout"
     assert result.stdout == "start\n"
-    assert result.wall_seconds < 3
+    assert result.wall_seconds < 5  # the 1 s limit plus the kill, on a loaded machine
     await assert_contained(sandbox, no_leftovers)
 
 
