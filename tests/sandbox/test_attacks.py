@@ -484,3 +484,10 @@ async def test_landlock_denies_tcp(
     allowed = await py(landlocked, code + "print('connected')", network=True)
     assert allowed.stdout == "connected\n"
     assert "landlock_tcp" not in allowed.isolation.protections
+
+
+async def test_namespaced_workspace_cannot_fill_the_host_disk(strong: JailedSandbox) -> None:
+    command = "for i in 1 2 3 4; do head -c 1000000 /dev/zero > f$i || exit 7; done"
+    result = await sh(strong, command, tmp_bytes=2_500_000)
+    assert result.exit_code == 7
+    assert "No space left" in result.stderr

@@ -156,37 +156,41 @@ def pids_of(uid: int) -> list[int]:
     return found
 
 
-def kill_uid(uid: int, patience: float = 2.0) -> None:
+def _kill_from_inside(uid: int) -> None:
+    """kill(-1, SIGKILL) sent as `uid`: every process of the uid, in one pass of the kernel."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["kill", "-KILL", "-1"],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={"PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=5,
+            check=False,
+        )
+
+
+def kill_uid(uid: int, *, certain: bool = False, patience: float = 2.0) -> None:
     """Kill every process owned by `uid` and wait until they are gone.
 
-    The first blow is a kill(-1) sent from inside the uid: it reaches all of the uid's processes
-    in one pass over the process table, so a fork loop cannot outrun it the way a scan of /proc
-    and a kill per pid can. Waiting for them to disappear matters: the next lease of this uid
-    would otherwise start with its process count (RLIMIT_NPROC) still used up.
+    kill(-1) sent from inside the uid reaches all of its processes in one pass of the kernel,
+    and a child whose fork races it receives the signal too, so a fork loop cannot outrun it the
+    way a scan of /proc and a kill per pid can. A scan alone can miss a process for an instant
+    (one exiting just as its child appears), so unless the caller is `certain` that nothing can
+    hide (a pid namespace was torn down), the kill is sent first, unconditionally. Survivors
+    then get SIGKILL per pid until the uid is empty: the next lease of this uid must not start
+    with its process count (RLIMIT_NPROC) used up.
     """
+    if not certain:
+        _kill_from_inside(uid)
     deadline = time.monotonic() + patience
-    first = True
-    while pids := pids_of(uid):
-        if first:
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(
-                    ["kill", "-KILL", "-1"],
-                    user=uid,
-                    group=uid,
-                    extra_groups=[],
-                    env={"PATH": "/usr/bin:/bin"},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=5,
-                    check=False,
-                )
-            first = False
-        else:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        if time.monotonic() > deadline:
-            return
+    while (pids := pids_of(uid)) and time.monotonic() < deadline:
+        _kill_from_inside(uid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         time.sleep(0.005)
 
 
@@ -359,7 +363,8 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
             os.killpg(proc.pid, signal.SIGKILL)
         outcome.wall_seconds = time.monotonic() - started
         if launch.uid is not None:
-            kill_uid(launch.uid)
+            # In a pid namespace nothing outlives the launcher; elsewhere take no chances.
+            kill_uid(launch.uid, certain=launch.launcher)
         drain_until = time.monotonic() + _DRAIN
         while capture.open and time.monotonic() < drain_until:
             capture.read(_POLL)

@@ -72,7 +72,8 @@ class Limits:
     max_output_bytes: int = 16 * _KIB
     """Bytes kept of stdout and of stderr; a run printing more is stopped and the rest cut."""
     tmp_bytes: int = 64 * _MIB
-    """Size of the private /tmp (a tmpfs) where the sandbox provides one."""
+    """Size of each private tmpfs of a namespaced run: /tmp, and the workspace when it is not
+    kept after the call."""
     network: bool = False
     """Allow network access. Off by default; only a namespaced sandbox can enforce "off"."""
     read_only_paths: tuple[Path, ...] = ()

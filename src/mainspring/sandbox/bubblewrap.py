@@ -159,7 +159,12 @@ class BubblewrapSandbox(JailedSandbox):
             args += ["--ro-bind", str(shown), str(shown)]
         if workspace.given:
             self._check_reachable(workspace.path, "the workspace argument")
-        args += ["--bind", str(workspace.path), WORKSPACE, "--chdir", WORKSPACE]
+        if workspace.given or self.keep_workspace:
+            args += ["--bind", str(workspace.path), WORKSPACE]
+        else:
+            # A workspace deleted after the call lives in memory, capped: no host disk to fill.
+            args += ["--size", str(limits.tmp_bytes), "--tmpfs", WORKSPACE]
+        args += ["--chdir", WORKSPACE]
         # Last: the root tmpfs (holding /etc and the mount points) becomes read-only too.
         args += ["--remount-ro", "/"]
         fds: tuple[int, ...] = ()
