@@ -15,7 +15,8 @@ MainspringError
 │   ├── CircuitOpenError            kind "circuit_open"
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
-└── BackendError                 shared guard state (e.g. Redis) could not be reached
+├── BackendError                 shared guard state (e.g. Redis) could not be reached
+└── MemoryStoreError             a memory store (SQLite, PostgreSQL) failed to read or write
 
 RetryWithFeedback                a signal, not an error: a tool raises it to send the model a hint
 ```
@@ -60,6 +61,10 @@ class MissingExtraError(ConfigurationError):
 
 class BackendError(MainspringError):
     """Shared guard state could not be read or written (e.g. Redis is down)."""
+
+
+class MemoryStoreError(MainspringError):
+    """A memory store failed to read or write (database locked, gone, corrupt, ...)."""
 
 
 class ToolCallError(MainspringError):
