@@ -165,6 +165,11 @@ class StoreStats:
     bytes: Mapping[str, int]
     counters: Mapping[str, int]
 
+    @property
+    def evicted(self) -> int:
+        """Entries removed to keep within bounds: window overflow plus size-limit evictions."""
+        return sum(n for name, n in self.counters.items() if name.startswith("evicted."))
+
 
 @runtime_checkable
 class MemoryStore(Protocol):
