@@ -35,9 +35,7 @@ def _machine() -> str:
 
 
 def main(argv: list[str]) -> None:
-    topics = argv or sorted(
-        p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_")
-    )
+    topics = argv or sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
     SECTIONS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     for topic in topics:

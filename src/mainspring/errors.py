@@ -52,9 +52,7 @@ class MissingExtraError(ConfigurationError):
     """An optional integration was used without its extra installed."""
 
     def __init__(self, feature: str, extra: str) -> None:
-        super().__init__(
-            f"{feature} needs the {extra!r} extra: pip install 'mainspring[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the {extra!r} extra: pip install 'mainspring[{extra}]'")
         self.feature = feature
         self.extra = extra
 
@@ -130,7 +128,7 @@ class SandboxViolationError(ToolCallError):
     kind = "sandbox_violation"
 
 
-class RetryWithFeedback(Exception):  # noqa: N818 - a control signal, deliberately not an *Error
+class RetryWithFeedback(Exception):
     """Raised by a tool to hand the model a correction instead of a value.
 
     The executor reports it as a `tool_error` result whose content is the feedback, and it does

@@ -65,7 +65,7 @@ class BPETokenizer:
             return text
         # Decoding a token prefix can end inside a multi-byte character; drop the partial one.
         raw = self._encoding.decode_bytes(tokens[:max_tokens])
-        return raw.decode("utf-8", errors="ignore")
+        return bytes(raw).decode("utf-8", errors="ignore")
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,11 @@ from mainspring.tools.base import (
     Tool,
 )
 from mainspring.tools.decorator import make_tool, tool, tool_from_schema
+from mainspring.tools.events import EventSink, InMemoryEventSink, JsonlEventSink, ToolCallEvent
+from mainspring.tools.executor import ToolExecutor
 from mainspring.tools.policy import BreakerPolicy, RateLimit, ToolPolicy
+from mainspring.tools.registry import ToolRegistry
+from mainspring.tools.stats import ToolStats, ToolStatus
 
 __all__ = [
     "ANONYMOUS",
@@ -20,11 +24,19 @@ __all__ = [
     "ArgumentValidator",
     "BreakerPolicy",
     "CallContext",
+    "EventSink",
+    "InMemoryEventSink",
+    "JsonlEventSink",
     "Principal",
     "RateLimit",
     "SchemaFormat",
     "Tool",
+    "ToolCallEvent",
+    "ToolExecutor",
     "ToolPolicy",
+    "ToolRegistry",
+    "ToolStats",
+    "ToolStatus",
     "make_tool",
     "tool",
     "tool_from_schema",

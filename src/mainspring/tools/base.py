@@ -95,7 +95,11 @@ class Tool:
         It prefixes cache keys (a changed tool never reads its old results) and identifies the
         tool in audit records and run replays.
         """
-        definition = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        definition = {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
         text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

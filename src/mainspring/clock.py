@@ -1,0 +1,34 @@
+"""Time as a dependency: guards and budgets ask a `Clock`, so tests can drive time exactly."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A source of seconds. Only differences between readings are meaningful."""
+
+    def now(self) -> float:
+        """Seconds since an arbitrary, fixed origin."""
+        ...
+
+
+class MonotonicClock:
+    """Monotonic time: immune to wall-clock jumps; right within one process."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        """`time.monotonic()`."""
+        return time.monotonic()
+
+
+class WallClock:
+    """Unix time: comparable across processes and hosts (keep them NTP-synced)."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        """`time.time()`."""
+        return time.time()
