@@ -245,8 +245,9 @@ class AgentMemory:
         """Working, recent short-term and the best long-term entries within `max_tokens`.
 
         The result's `tokens` is `tokenizer.count(result.text)` and is never over `max_tokens`.
-        Long-term entries get up to `config.long_term_share` of the budget first; working and
-        short-term entries (newest first) fill the rest, then any room left goes to long-term.
+        Working then short-term entries (newest first) take up to `1 - config.long_term_share`
+        of the budget, long-term entries (best score first) the rest, and recent entries any room
+        left over. Within each step an entry that does not fit is skipped for smaller ones.
         """
         if max_tokens < 0:
             raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
@@ -254,12 +255,13 @@ class AgentMemory:
         recent = await self._recent(now)
         ranked = await self._score_long_term(query, now)
         packer = Packer(max_tokens, as_tokenizer(tokenizer) if tokenizer else self.tokenizer)
-        long_ceiling = round(max_tokens * self.config.long_term_share)
-        for candidate in ranked:
-            packer.offer(Candidate(candidate.entry, candidate.score, long_ceiling))
+        recent_ceiling = max_tokens - round(max_tokens * self.config.long_term_share)
         for entry in recent:
-            packer.offer(Candidate(entry, 1.0, max_tokens))
+            packer.offer(Candidate(entry, 1.0, recent_ceiling, truncate=False))
         for candidate in ranked:
+            packer.offer(Candidate(candidate.entry, candidate.score, max_tokens, truncate=False))
+        # Last, what is left: entries larger than the whole budget are cut to the room left.
+        for candidate in [*(Candidate(e, 1.0, max_tokens) for e in recent), *ranked]:
             packer.offer(Candidate(candidate.entry, candidate.score, max_tokens))
         context = packer.result()
         if self.config.touch_on_read:

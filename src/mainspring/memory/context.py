@@ -97,6 +97,8 @@ class Candidate:
     score: float
     ceiling: int
     """Offer it only while the tokens used so far, plus its own, stay within this."""
+    truncate: bool = True
+    """Whether an entry larger than the whole budget may be cut to the room left."""
 
 
 class Packer:
@@ -124,7 +126,7 @@ class Packer:
         if tokens <= room:
             self._take(ContextItem(entry, entry.content, tokens, candidate.score), joint)
             return True
-        if tokens > self.max_tokens:  # larger than the whole budget: keep a marked prefix
+        if candidate.truncate and tokens > self.max_tokens:  # keep a marked prefix
             item = self._truncated(candidate, room)
             if item is not None:
                 self._take(item, joint)
