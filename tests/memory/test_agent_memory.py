@@ -25,7 +25,10 @@ DAY = 24 * 3600.0
 
 def make(store: MemoryStore, clock: ManualClock, **config: object) -> AgentMemory:
     return AgentMemory(
-        store, namespace="user-42", config=MemoryConfig(**config), clock=clock  # type: ignore[arg-type]
+        store,
+        namespace="user-42",
+        config=MemoryConfig(**config),
+        clock=clock,  # type: ignore[arg-type]
     )
 
 
@@ -233,9 +236,7 @@ async def test_consolidate_promotes_dedupes_and_summarises(
     await memory.add_short_term("User: thanks", importance=0.1)
     report = await memory.consolidate()
     assert report.summary is not None
-    assert summariser.calls == [
-        ["User: the user is vegetarian", "User: book a table for two"]
-    ]
+    assert summariser.calls == [["User: the user is vegetarian", "User: book a table for two"]]
     assert (report.promoted, report.duplicates, report.summarised, report.dropped) == (1, 1, 2, 2)
     long_term = {e.content: e for e in await memory.find(EntryFilter(kinds=["long"]))}
     assert set(long_term) == {

@@ -34,9 +34,15 @@ def kinds_clause(dialect: Dialect, kinds: Sequence[MemoryKind]) -> tuple[str, li
     return f"kind IN ({_placeholders(dialect, len(kinds))})", list(kinds)
 
 
-def where_clause(
-    dialect: Dialect, namespace: str, where: EntryFilter
-) -> tuple[str, list[Any]]:
+def _metadata_clause(dialect: Dialect, key: str, value: Any, params: list[Any]) -> str:
+    if dialect == "sqlite":
+        params.extend([f'$."{key}"', int(value) if isinstance(value, bool) else value])
+        return "json_extract(metadata, ?) IS ?"
+    params.append(json.dumps({key: value}))
+    return "metadata @> %s::jsonb"
+
+
+def where_clause(dialect: Dialect, namespace: str, where: EntryFilter) -> tuple[str, list[Any]]:
     """The WHERE text (without the keyword) and its parameters for an `EntryFilter`."""
     mark = "?" if dialect == "sqlite" else "%s"
     parts = [f"namespace = {mark}"]
@@ -51,12 +57,7 @@ def where_clause(
         parts.append(sql)
         params.extend(more)
     for key, value in (where.metadata or {}).items():
-        if dialect == "sqlite":
-            parts.append(f"json_extract(metadata, {mark}) IS {mark}")
-            params.extend([f'$."{key}"', int(value) if isinstance(value, bool) else value])
-        else:
-            parts.append(f"metadata @> {mark}::jsonb")
-            params.append(json.dumps({key: value}))
+        parts.append(_metadata_clause(dialect, key, value, params))
     for column, op, value in (
         ("created_at", "<", where.created_before),
         ("created_at", ">", where.created_after),

@@ -169,9 +169,7 @@ class AgentMemory:
         ttl: float | None = None,
     ) -> MemoryEntry:
         """Remember a durable fact; `importance` (0..1) weighs its retrieval and retention."""
-        entry = self.entry(
-            content, kind="long", importance=importance, metadata=metadata, ttl=ttl
-        )
+        entry = self.entry(content, kind="long", importance=importance, metadata=metadata, ttl=ttl)
         await self.add([entry])
         return entry
 
@@ -292,9 +290,13 @@ class AgentMemory:
             vector = None
             if self.embedder is not None:
                 vector = (await self.embedder.embed([query]))[0]
-            for embedding in ([None, vector] if vector is not None else [None]):
+            for embedding in [None, vector] if vector is not None else [None]:
                 hits = await self.store.search(
-                    self.namespace, query, kinds=["long"], limit=limit, now=now,
+                    self.namespace,
+                    query,
+                    kinds=["long"],
+                    limit=limit,
+                    now=now,
                     embedding=embedding,
                 )
                 best = max((hit.relevance for hit in hits), default=0.0)
@@ -356,4 +358,3 @@ class AgentMemory:
     async def consolidate(self) -> ConsolidationReport:
         """Promote important short-term entries, dedupe them, summarise the evicted window."""
         return await consolidate(self)
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import KW_ONLY, dataclass, field
 
 from mainspring.errors import ConfigurationError
@@ -48,13 +47,10 @@ class ScoringWeights:
         recency = 0.5 ** (age / self.half_life)
         importance = max(entry.importance, MIN_IMPORTANCE)
         relevance = max(relevance, self.min_relevance)
-        return math.prod(
-            (
-                relevance**self.relevance,
-                importance**self.importance,
-                recency**self.recency,
-            )
+        score: float = (
+            relevance**self.relevance * importance**self.importance * recency**self.recency
         )
+        return score
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,9 @@ async def _near_duplicate(
 ) -> MemoryEntry | None:
     threshold = memory.config.duplicate_similarity
     now = memory.clock()
-    hits = await memory.store.search(memory.namespace, entry.content, kinds=["long"], limit=5, now=now)
+    hits = await memory.store.search(
+        memory.namespace, entry.content, kinds=["long"], limit=5, now=now
+    )
     for other in [*fresh, *(hit.entry for hit in hits)]:
         if similarity(entry.content, other.content) >= threshold:
             return other

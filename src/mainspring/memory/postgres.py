@@ -140,7 +140,7 @@ class PostgresMemoryStore:
             done = {row[0] for row in await cursor.fetchall()}
             for name, sql in MIGRATIONS:
                 if name not in done:
-                    await conn.execute(sql)  # type: ignore[arg-type]
+                    await conn.execute(sql)
                     await conn.execute(
                         "INSERT INTO _mainspring_migrations (name) VALUES (%s)", (name,)
                     )
@@ -151,7 +151,7 @@ class PostgresMemoryStore:
         async with self._lock:
             conn = await self._connection()
             try:
-                cursor = await conn.execute(sql, params)  # type: ignore[arg-type]
+                cursor = await conn.execute(sql, params)
                 return await cursor.fetchall() if cursor.description else []
             except psycopg.Error as exc:
                 raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
@@ -162,7 +162,7 @@ class PostgresMemoryStore:
         async with self._lock:
             conn = await self._connection()
             try:
-                cursor = await conn.execute(sql, params)  # type: ignore[arg-type]
+                cursor = await conn.execute(sql, params)
                 return cursor.rowcount
             except psycopg.Error as exc:
                 raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
@@ -174,9 +174,18 @@ class PostgresMemoryStore:
 
         rows = [
             (
-                e.id, e.namespace, e.kind, e.content, e.importance, e.created_at, e.accessed_at,
-                e.access_count, Jsonb(e.metadata), e.expires_at,
-                None if e.embedding is None else list(e.embedding), e.size,
+                e.id,
+                e.namespace,
+                e.kind,
+                e.content,
+                e.importance,
+                e.created_at,
+                e.accessed_at,
+                e.access_count,
+                Jsonb(e.metadata),
+                e.expires_at,
+                None if e.embedding is None else list(e.embedding),
+                e.size,
             )
             for e in entries
         ]

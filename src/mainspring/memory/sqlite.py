@@ -134,7 +134,8 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
     """Apply the migrations not yet recorded in `_mainspring_migrations`; returns their names."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _mainspring_migrations "
-        "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))"
+        "(name TEXT PRIMARY KEY, "
+        "applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))"
     )
     done = {row[0] for row in conn.execute("SELECT name FROM _mainspring_migrations")}
     applied = []
@@ -143,9 +144,8 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
             continue
         # executescript commits first; wrap each migration so it applies whole or not at all.
         try:
-            conn.executescript(
-                f"BEGIN; {sql}; INSERT INTO _mainspring_migrations (name) VALUES ('{name}'); COMMIT;"
-            )
+            record = f"INSERT INTO _mainspring_migrations (name) VALUES ('{name}')"
+            conn.executescript(f"BEGIN; {sql}; {record}; COMMIT;")
         except sqlite3.Error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -170,7 +170,9 @@ class SQLiteMemoryStore:
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             apply_migrations(self._conn)
         except sqlite3.Error as exc:
-            raise ConfigurationError(f"cannot open SQLite memory store {self.path!r}: {exc}") from exc
+            raise ConfigurationError(
+                f"cannot open SQLite memory store {self.path!r}: {exc}"
+            ) from exc
         self._lock = anyio.Lock()
         self._closed = False
 
@@ -345,7 +347,9 @@ class SQLiteMemoryStore:
     async def namespaces(self) -> list[str]:
         """Every namespace that holds entries (for the CLI and operators)."""
         rows = await self._run(
-            lambda conn: conn.execute("SELECT DISTINCT namespace FROM entries ORDER BY 1").fetchall()
+            lambda conn: conn.execute(
+                "SELECT DISTINCT namespace FROM entries ORDER BY 1"
+            ).fetchall()
         )
         return [row[0] for row in rows]
 
