@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from mainspring.errors import ConfigurationError, MemoryStoreError, MissingExtraError
+from mainspring.memory._ranking import Column, top_by_prior
 from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
 from mainspring.memory.base import (
-    MIN_IMPORTANCE,
     EntryFilter,
     Hit,
     MemoryEntry,
@@ -64,6 +64,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE entries ADD COLUMN tsv tsvector
             GENERATED ALWAYS AS (to_tsvector('english', content)) STORED;
         CREATE INDEX entries_fts ON entries USING GIN (tsv);
+        """,
+    ),
+    (
+        "0003_ranking_indexes",
+        # For the threshold algorithm in _ranking.py: entries in importance and in access order.
+        """
+        CREATE INDEX entries_by_importance ON entries (namespace, kind, importance);
+        CREATE INDEX entries_by_access ON entries (namespace, kind, accessed_at);
         """,
     ),
 )
@@ -254,17 +262,22 @@ class PostgresMemoryStore:
         now: float,
         lowest: bool = False,
     ) -> list[MemoryEntry]:
-        """Entries by `log_prior`, computed in SQL."""
+        """Entries by `log_prior`, via the threshold algorithm over two indexes."""
         kind_sql, kind_params = kinds_clause("postgres", kinds)
-        direction = "ASC" if lowest else "DESC"
-        sql = (
-            f"SELECT {_COLUMNS} FROM entries WHERE namespace = %s AND {kind_sql} "
-            "AND (expires_at IS NULL OR expires_at > %s) "
-            f"ORDER BY %s * ln(greatest(importance, {MIN_IMPORTANCE})) + %s * accessed_at "
-            f"{direction}, seq {direction} LIMIT %s"
-        )
-        params = [namespace, *kind_params, now, prior.importance_weight, prior.per_second, limit]
-        return [_row_to_entry(row) for row in await self._fetch(sql, params)]
+
+        async def fetch(
+            column: Column, descending: bool, offset: int, count: int
+        ) -> list[MemoryEntry]:
+            direction = "DESC" if descending else "ASC"
+            sql = (
+                f"SELECT {_COLUMNS} FROM entries WHERE namespace = %s AND {kind_sql} "
+                "AND (expires_at IS NULL OR expires_at > %s) "
+                f"ORDER BY {column} {direction} LIMIT %s OFFSET %s"
+            )
+            rows = await self._fetch(sql, [namespace, *kind_params, now, count, offset])
+            return [_row_to_entry(row) for row in rows]
+
+        return await top_by_prior(fetch, prior, limit, lowest)
 
     async def touch(self, namespace: str, ids: Sequence[str], at: float) -> None:
         """Mark entries accessed at `at`."""
