@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 
-from mainspring.memory import AgentMemory, MemoryEntry, MemoryStore, SQLiteMemoryStore
+from mainspring.memory import AgentMemory, MemoryStore, SQLiteMemoryStore
 from mainspring.tokens import default_tokenizer
 
 ENTRIES = 100_000
@@ -96,7 +96,7 @@ async def _postgres() -> str:
     store = PostgresMemoryStore(POSTGRES_URL, schema=schema)
     try:
         rate, timings = await _measure(store)
-    except Exception as exc:  # noqa: BLE001 - report, don't crash the other benchmarks
+    except Exception as exc:  # report, don't crash the other benchmarks
         return f"| PostgreSQL | not measured: {exc} | | | |"
     finally:
         await store.drop_schema()

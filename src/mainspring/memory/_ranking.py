@@ -33,14 +33,12 @@ async def top_by_prior(
     """The `limit` entries with the highest (or `lowest`) `log_prior`, best first."""
     if limit <= 0:
         return []
-    columns: list[Column] = [
-        column
-        for column, weight in (
-            ("importance", prior.importance_weight),
-            ("accessed_at", prior.per_second),
-        )
-        if weight > 0
-    ] or ["accessed_at"]
+    weighted: list[tuple[Column, float]] = [
+        ("importance", prior.importance_weight),
+        ("accessed_at", prior.per_second),
+    ]
+    columns: list[Column] = [column for column, weight in weighted if weight > 0]
+    columns = columns or ["accessed_at"]
     sign = -1.0 if lowest else 1.0
 
     def key(entry: MemoryEntry) -> tuple[float, float, str]:

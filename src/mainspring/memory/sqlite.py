@@ -112,8 +112,11 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 
 def namespace_token(namespace: str) -> str:
-    """The single FTS token standing for a namespace: digits only, so no tokenizer splits it
-    and the porter stemmer leaves it as it is (the vocabulary lookup relies on that)."""
+    """The single FTS token standing for a namespace.
+
+    Digits only, so no tokenizer splits it and the porter stemmer leaves it as it is (the
+    vocabulary lookup in `_selective` relies on that).
+    """
     digest = hashlib.sha256(namespace.encode("utf-8")).digest()[:10]
     return str(int.from_bytes(digest, "big")).rjust(25, "0")
 
@@ -186,8 +189,8 @@ class SQLiteMemoryStore:
             synchronous: SQLite's durability level; `NORMAL` survives process crashes in WAL
                 mode, `FULL` also survives power loss.
             max_term_share: Query words found in more than this share of a namespace's entries
-                are ignored by `search` (see `_selective`), once they are in more than
-                `min_pruned_docs` entries.
+                are ignored by `search` (see `_selective`)...
+            min_pruned_docs: ...unless they are in at most this many entries.
         """
         self.path = str(path)
         self.max_term_share = max_term_share
@@ -303,7 +306,6 @@ class SQLiteMemoryStore:
         words = await self._run(lambda conn: self._selective(conn, namespace, query_words(text)))
         if not words:
             return []
-        terms = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
         match = "content:(" + " OR ".join('"' + w.replace('"', '""') + '"' for w in words) + ")"
         kind_sql, kind_params = kinds_clause("sqlite", kinds)
         columns = ", ".join("e." + c.strip() for c in _COLUMNS.split(","))
@@ -359,7 +361,8 @@ class SQLiteMemoryStore:
         terms = sorted({term for _, term in stems} | {token})
         counts = dict(
             conn.execute(
-                f"SELECT term, doc FROM entries_vocab WHERE term IN ({', '.join('?' * len(terms))})",
+                "SELECT term, doc FROM entries_vocab "
+                f"WHERE term IN ({', '.join('?' * len(terms))})",
                 terms,
             ).fetchall()
         )
