@@ -19,6 +19,15 @@ async def test_query_words_are_stemmed_like_the_index() -> None:
     await store.close()
 
 
+async def test_a_word_searched_before_it_was_added_is_found_after() -> None:
+    store = SQLiteMemoryStore(":memory:", min_pruned_docs=1)
+    await store.put([MemoryEntry("a", "filler") for _ in range(3)])
+    assert await store.search("a", "vegetarian", kinds=["long"], limit=5, now=0) == []
+    await store.put([MemoryEntry("a", "vegetarian")])
+    assert len(await store.search("a", "vegetarian", kinds=["long"], limit=5, now=0)) == 1
+    await store.close()
+
+
 async def test_words_in_most_entries_are_left_out_of_large_namespaces() -> None:
     store = SQLiteMemoryStore(":memory:", max_term_share=0.5, min_pruned_docs=3)
     await store.put([MemoryEntry("a", f"common filler {i}") for i in range(10)])

@@ -110,6 +110,7 @@ class Packer:
         self.used = 0
         self.picked: list[ContextItem] = []
         self._seen: set[str] = set()
+        self._counts: dict[str, int] = {}  # an entry may be offered in several passes
         self._separator = tokenizer.count(SEPARATOR)
         self._marker = tokenizer.count(TRUNCATION_MARKER)
 
@@ -122,7 +123,9 @@ class Packer:
         room = min(candidate.ceiling, self.max_tokens) - self.used - joint
         if room <= 0:
             return False
-        tokens = self.tokenizer.count(entry.content)
+        tokens = self._counts.get(entry.id)
+        if tokens is None:
+            tokens = self._counts[entry.id] = self.tokenizer.count(entry.content)
         if tokens <= room:
             self._take(ContextItem(entry, entry.content, tokens, candidate.score), joint)
             return True

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
+from cachetools import TTLCache
 
 from mainspring.errors import ConfigurationError, MemoryStoreError
 from mainspring.memory._ranking import Column, top_by_prior
@@ -179,7 +180,7 @@ class SQLiteMemoryStore:
         path: str | Path,
         *,
         synchronous: Synchronous = "NORMAL",
-        max_term_share: float = 0.1,
+        max_term_share: float = 0.05,
         min_pruned_docs: int = 1000,
     ) -> None:
         """Open (creating if needed) and migrate the database at `path`.
@@ -194,6 +195,7 @@ class SQLiteMemoryStore:
         """
         self.path = str(path)
         self.max_term_share = max_term_share
+        self._document_counts: TTLCache[str, int] = TTLCache(maxsize=100_000, ttl=300)
         self.min_pruned_docs = min_pruned_docs
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -347,8 +349,8 @@ class SQLiteMemoryStore:
         A word found in more than `max_term_share` of the namespace's entries (and in more than
         `min_pruned_docs`) weighs little in BM25 yet makes FTS5 score most of the namespace, so it
         is left out. Words are stemmed by the index's own tokenizer (a scratch FTS5 table) before
-        their document counts are read from the vocabulary; the namespace token occurs once per
-        entry, so its count is the namespace's size.
+        their document counts are read from the vocabulary (cached for five minutes); the
+        namespace token occurs once per entry, so its count is the namespace's size.
         """
         if not words:
             return []
@@ -357,18 +359,26 @@ class SQLiteMemoryStore:
             "INSERT INTO temp.query_terms (rowid, word) VALUES (?, ?)", list(enumerate(words))
         )
         stems = conn.execute("SELECT doc, term FROM temp.query_vocab").fetchall()
-        token = namespace_token(namespace)
-        terms = sorted({term for _, term in stems} | {token})
-        counts = dict(
-            conn.execute(
-                "SELECT term, doc FROM entries_vocab "
-                f"WHERE term IN ({', '.join('?' * len(terms))})",
-                terms,
-            ).fetchall()
+        common = max(
+            self.max_term_share * self._documents(conn, namespace_token(namespace)),
+            self.min_pruned_docs,
         )
-        common = max(self.max_term_share * counts.get(token, 0), self.min_pruned_docs)
-        keep = {index for index, term in stems if 0 < counts.get(term, 0) <= common}
-        return [word for index, word in enumerate(words) if index in keep]
+        keep = {i for i, term in stems if 0 < self._documents(conn, term) <= common}
+        return [word for i, word in enumerate(words) if i in keep]
+
+    def _documents(self, conn: sqlite3.Connection, term: str) -> int:
+        # FTS5 counts a term's documents by walking its posting list (milliseconds for a word in
+        # most of 100,000 entries), so counts are cached for a while: pruning is a heuristic and
+        # tolerates counts a few minutes old.
+        # Only large counts are cached: they are the slow ones, and a stale small count could
+        # hide a word that has just been added.
+        count = self._document_counts.get(term)
+        if count is None:
+            row = conn.execute("SELECT doc FROM entries_vocab WHERE term = ?", (term,)).fetchone()
+            count = row[0] if row else 0
+            if count > self.min_pruned_docs:
+                self._document_counts[term] = count
+        return count
 
     async def ranked(
         self,
