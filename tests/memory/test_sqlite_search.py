@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mainspring.memory import MemoryEntry, Prior, SQLiteMemoryStore
-from mainspring.memory._ranking import Column, top_by_prior
+from mainspring.memory._ranking import Column, RankKey, top_by_prior
 from mainspring.memory.base import log_prior
 
 
@@ -113,10 +113,12 @@ def test_threshold_algorithm_with_tiny_chunks(
         for i, (imp, at) in enumerate(rows)
     ]
 
-    async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[MemoryEntry]:
+    async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[RankKey]:
         ordered = sorted(stored, key=lambda e: getattr(e, column), reverse=descending)
-        return ordered[offset : offset + count]
+        chunk = ordered[offset : offset + count]
+        return [RankKey(e.id, e.importance, e.accessed_at, e.created_at) for e in chunk]
 
-    got = anyio.run(lambda: top_by_prior(fetch, prior, limit, lowest, first_chunk=1))
+    ids = anyio.run(lambda: top_by_prior(fetch, prior, limit, lowest, first_chunk=1))
+    by_id = {e.id: e for e in stored}
     keys = sorted((log_prior(e, prior) for e in stored), reverse=not lowest)[:limit]
-    assert [log_prior(e, prior) for e in got] == keys
+    assert [log_prior(by_id[i], prior) for i in ids] == keys

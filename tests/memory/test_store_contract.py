@@ -89,6 +89,12 @@ async def test_search_ranks_by_lexical_relevance(store: MemoryStore) -> None:
     assert len(await store.search("a", "vegetarian", kinds=["long"], limit=1, now=NOW)) == 1
 
 
+async def test_search_stems_words(store: MemoryStore) -> None:
+    await store.put([entry("The user's flight was delayed"), entry("unrelated")])
+    hits = await store.search("a", "Flights delays", kinds=["long"], limit=5, now=NOW)
+    assert [h.entry.content for h in hits] == ["The user's flight was delayed"]
+
+
 async def test_search_skips_expired_entries(store: MemoryStore) -> None:
     await store.put([entry("cheese omelette", expires_at=NOW + 5)])
     assert await store.search("a", "omelette", kinds=["long"], limit=5, now=NOW + 1)

@@ -11,16 +11,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from mainspring.memory.base import MIN_IMPORTANCE, MemoryEntry, Prior, log_prior
+from mainspring.memory.base import MIN_IMPORTANCE, Prior
 
 Column = Literal["importance", "accessed_at"]
-Fetch = Callable[[Column, bool, int, int], Awaitable[list[MemoryEntry]]]
-"""`fetch(column, descending, offset, limit)`: live entries of the namespace sorted by column."""
 
 
-def _bound(prior: Prior, importance: float, accessed_at: float) -> float:
+class RankKey(NamedTuple):
+    """The few columns ranking needs, read without the content."""
+
+    id: str
+    importance: float
+    accessed_at: float
+    created_at: float
+
+
+Fetch = Callable[[Column, bool, int, int], Awaitable[list[RankKey]]]
+"""`fetch(column, descending, offset, limit)`: live entries' keys, sorted by `column`."""
+
+KEY_COLUMNS = "id, importance, accessed_at, created_at"
+
+
+def _score(prior: Prior, importance: float, accessed_at: float) -> float:
+    """`log_prior` of an entry with these values."""
     return (
         prior.importance_weight * math.log(max(importance, MIN_IMPORTANCE))
         + prior.per_second * accessed_at
@@ -28,9 +42,9 @@ def _bound(prior: Prior, importance: float, accessed_at: float) -> float:
 
 
 async def top_by_prior(
-    fetch: Fetch, prior: Prior, limit: int, lowest: bool, *, first_chunk: int = 32
-) -> list[MemoryEntry]:
-    """The `limit` entries with the highest (or `lowest`) `log_prior`, best first."""
+    fetch: Fetch, prior: Prior, limit: int, lowest: bool, *, first_chunk: int | None = None
+) -> list[str]:
+    """The ids of the `limit` entries with the highest (or `lowest`) `log_prior`, best first."""
     if limit <= 0:
         return []
     weighted: list[tuple[Column, float]] = [
@@ -41,30 +55,33 @@ async def top_by_prior(
     columns = columns or ["accessed_at"]
     sign = -1.0 if lowest else 1.0
 
-    def key(entry: MemoryEntry) -> tuple[float, float, str]:
-        return (sign * log_prior(entry, prior), sign * entry.created_at, entry.id)
+    def key(row: RankKey) -> tuple[float, float, str]:
+        return (
+            sign * _score(prior, row.importance, row.accessed_at),
+            sign * row.created_at,
+            row.id,
+        )
 
-    seen: dict[str, MemoryEntry] = {}
-    offset, chunk = 0, max(limit, first_chunk)
+    seen: dict[str, RankKey] = {}
+    offset, chunk = 0, first_chunk or max(2 * limit, 64)
     while True:
-        last: dict[Column, MemoryEntry] = {}
+        last: dict[Column, RankKey] = {}
         done = False
         for column in columns:
             rows = await fetch(column, not lowest, offset, chunk)
-            for entry in rows:
-                seen.setdefault(entry.id, entry)
+            for row in rows:
+                seen.setdefault(row.id, row)
             if len(rows) < chunk:
                 done = True  # one full pass over a column has seen every entry
             elif rows:
                 last[column] = rows[-1]
         best = sorted(seen.values(), key=key, reverse=True)[:limit]
         if done:
-            return best
+            return [row.id for row in best]
         # A column with weight 0 adds nothing to the bound, whatever value stands in for it.
         importance = last["importance"].importance if "importance" in last else 1.0
         accessed = last["accessed_at"].accessed_at if "accessed_at" in last else 0.0
-        bound = sign * _bound(prior, importance, accessed)
-        if len(best) == limit and sign * log_prior(best[-1], prior) >= bound:
-            return best
+        if len(best) == limit and key(best[-1])[0] >= sign * _score(prior, importance, accessed):
+            return [row.id for row in best]
         offset += chunk
         chunk *= 2

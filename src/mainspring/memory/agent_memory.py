@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from cachetools import LRUCache
+
 from mainspring.errors import ConfigurationError
 from mainspring.memory.base import (
     Embedder,
@@ -62,6 +64,7 @@ class AgentMemory:
         self.summariser = summariser
         self.embedder = embedder
         self.clock = clock
+        self._token_counts: dict[int, tuple[object, LRUCache[str, int]]] = {}
 
     @classmethod
     def open(cls, url: str, *, namespace: str = "default", **options: Any) -> AgentMemory:
@@ -189,8 +192,12 @@ class AgentMemory:
             self.namespace, EntryFilter(kinds=["short"], newest_first=True)
         )
         tokens, keep = 0, 0
+        counts = self._count_cache(self.tokenizer)
         for entry in recent:
-            tokens += self.tokenizer.count(entry.content)
+            count = counts.get(entry.content)
+            if count is None:
+                count = counts[entry.content] = self.tokenizer.count(entry.content)
+            tokens += count
             if keep >= self.config.short_term_max_entries or (
                 keep and tokens > self.config.short_term_max_tokens
             ):
@@ -252,7 +259,11 @@ class AgentMemory:
         now = self.clock()
         recent = await self._recent(now)
         ranked = await self._score_long_term(query, now)
-        packer = Packer(max_tokens, as_tokenizer(tokenizer) if tokenizer else self.tokenizer)
+        packer = Packer(
+            max_tokens,
+            as_tokenizer(tokenizer) if tokenizer else self.tokenizer,
+            self._count_cache(tokenizer or self.tokenizer),
+        )
         recent_ceiling = max_tokens - round(max_tokens * self.config.long_term_share)
         for entry in recent:
             packer.offer(Candidate(entry, 1.0, recent_ceiling, truncate=False))
@@ -266,6 +277,16 @@ class AgentMemory:
             ids = [item.entry.id for item in context.items if item.entry.kind == "long"]
             await self.store.touch(self.namespace, ids, now)
         return context
+
+    def _count_cache(self, tokenizer: object) -> LRUCache[str, int]:
+        # Recent entries are in every context and long-term ones recur: count each text once
+        # per tokenizer (keyed by the object the caller passed, which the cache keeps alive).
+        cache = self._token_counts.get(id(tokenizer))
+        if cache is None or cache[0] is not tokenizer:
+            if len(self._token_counts) >= 8:
+                self._token_counts.pop(next(iter(self._token_counts)))
+            cache = self._token_counts[id(tokenizer)] = (tokenizer, LRUCache(maxsize=10_000))
+        return cache[1]
 
     async def _recent(self, now: float) -> list[MemoryEntry]:
         working = await self.store.find(

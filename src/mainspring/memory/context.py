@@ -8,7 +8,7 @@ the lowest-priority pick is dropped until the text fits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from mainspring.memory.base import MemoryEntry
@@ -104,13 +104,19 @@ class Candidate:
 class Packer:
     """Greedy selection under a hard token budget, in the order candidates are offered."""
 
-    def __init__(self, max_tokens: int, tokenizer: Tokenizer) -> None:
+    def __init__(
+        self,
+        max_tokens: int,
+        tokenizer: Tokenizer,
+        counts: MutableMapping[str, int] | None = None,
+    ) -> None:
+        """Pack into `max_tokens`; `counts` caches token counts by text across packers."""
         self.max_tokens = max_tokens
         self.tokenizer = tokenizer
         self.used = 0
         self.picked: list[ContextItem] = []
         self._seen: set[str] = set()
-        self._counts: dict[str, int] = {}  # an entry may be offered in several passes
+        self._counts: MutableMapping[str, int] = {} if counts is None else counts
         self._separator = tokenizer.count(SEPARATOR)
         self._marker = tokenizer.count(TRUNCATION_MARKER)
 
@@ -123,9 +129,9 @@ class Packer:
         room = min(candidate.ceiling, self.max_tokens) - self.used - joint
         if room <= 0:
             return False
-        tokens = self._counts.get(entry.id)
+        tokens = self._counts.get(entry.content)
         if tokens is None:
-            tokens = self._counts[entry.id] = self.tokenizer.count(entry.content)
+            tokens = self._counts[entry.content] = self.tokenizer.count(entry.content)
         if tokens <= room:
             self._take(ContextItem(entry, entry.content, tokens, candidate.score), joint)
             return True

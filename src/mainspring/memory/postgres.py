@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from cachetools import TTLCache
 
 from mainspring.errors import ConfigurationError, MemoryStoreError, MissingExtraError
-from mainspring.memory._ranking import Column, top_by_prior
+from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
 from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
 from mainspring.memory.base import (
     EntryFilter,
@@ -103,8 +104,22 @@ def _row_to_entry(row: Sequence[Any]) -> MemoryEntry:
 class PostgresMemoryStore:
     """Memory entries in PostgreSQL; connects on first use."""
 
-    def __init__(self, url: str, *, schema: str = "mainspring") -> None:
-        """Use the database at `url` (a libpq URL or DSN) and tables in `schema`."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "mainspring",
+        max_term_share: float = 0.05,
+        min_pruned_docs: int = 1000,
+    ) -> None:
+        """Use the database at `url` (a libpq URL or DSN) and tables in `schema`.
+
+        Args:
+            url: A libpq connection URL or DSN.
+            schema: The schema holding the tables (created if missing).
+            max_term_share: Query words in more than this share of entries are ignored...
+            min_pruned_docs: ...unless they are in at most this many entries.
+        """
         if not _SCHEMA_NAME.match(schema):
             raise ConfigurationError(
                 f"schema {schema!r} must be a plain SQL identifier (letters, digits, _)"
@@ -115,6 +130,9 @@ class PostgresMemoryStore:
             raise MissingExtraError("the PostgreSQL memory store", "postgres") from exc
         self.url = url
         self.schema = schema
+        self.max_term_share = max_term_share
+        self.min_pruned_docs = min_pruned_docs
+        self._common: TTLCache[str, frozenset[str]] = TTLCache(maxsize=1, ttl=300)
         self._conn: AsyncConnection[Any] | None = None
         self._lock = anyio.Lock()
         self._closed = False
@@ -237,20 +255,58 @@ class PostgresMemoryStore:
 
             candidates = await self.find(namespace, EntryFilter(kinds=kinds, now=now))
             return cosine_hits(candidates, embedding, limit)
-        words = query_words(text)
-        if not words:
+        lexemes = await self._selective(query_words(text))
+        if not lexemes:
             return []
         kind_sql, kind_params = kinds_clause("postgres", kinds)
         sql = (
             f"SELECT {_COLUMNS}, ts_rank_cd(tsv, q) AS score "
-            "FROM entries, to_tsquery('english', %s) AS q "
+            "FROM entries, CAST(%s AS tsquery) AS q "
             f"WHERE namespace = %s AND {kind_sql} AND tsv @@ q "
             "AND (expires_at IS NULL OR expires_at > %s) "
             "ORDER BY score DESC, seq LIMIT %s"
         )
-        terms = " | ".join(words)
-        rows = await self._fetch(sql, [terms, namespace, *kind_params, now, limit])
+        query = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in lexemes)
+        rows = await self._fetch(sql, [query, namespace, *kind_params, now, limit])
         return [Hit(_row_to_entry(row), float(row[11])) for row in rows]
+
+    async def _selective(self, words: list[str]) -> list[str]:
+        """The query's lexemes (english stemming, stop words dropped), minus near-ubiquitous ones.
+
+        A lexeme that ANALYZE found in more than `max_term_share` of all entries (and in more
+        than `min_pruned_docs`) weighs little in the ranking yet makes PostgreSQL rank most of the
+        table, so it is left out. The statistics come from `pg_stats` (kept by autovacuum) and
+        are cached for five minutes.
+        """
+        if not words:
+            return []
+        rows = await self._fetch(
+            "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', w))) "
+            "FROM unnest(CAST(%s AS text[])) AS w",
+            (words,),
+        )
+        lexemes = sorted(row[0] for row in rows)
+        common = await self._common_lexemes()
+        return [lexeme for lexeme in lexemes if lexeme not in common]
+
+    async def _common_lexemes(self) -> frozenset[str]:
+        cached = self._common.get("")
+        if cached is not None:
+            return cached
+        rows = await self._fetch(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+            "FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+            "WHERE s.schemaname = %s AND s.tablename = 'entries' AND s.attname = 'tsv'",
+            (self.schema,),
+        )
+        common: frozenset[str] = frozenset()
+        if rows and rows[0][0] is not None:
+            elems, freqs, total = rows[0]
+            threshold = max(self.max_term_share, self.min_pruned_docs / max(total, 1.0))
+            common = frozenset(e for e, f in zip(elems, freqs, strict=False) if f > threshold)
+        self._common[""] = common
+        return common
 
     async def ranked(
         self,
@@ -265,19 +321,19 @@ class PostgresMemoryStore:
         """Entries by `log_prior`, via the threshold algorithm over two indexes."""
         kind_sql, kind_params = kinds_clause("postgres", kinds)
 
-        async def fetch(
-            column: Column, descending: bool, offset: int, count: int
-        ) -> list[MemoryEntry]:
+        async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[RankKey]:
             direction = "DESC" if descending else "ASC"
             sql = (
-                f"SELECT {_COLUMNS} FROM entries WHERE namespace = %s AND {kind_sql} "
+                f"SELECT {KEY_COLUMNS} FROM entries WHERE namespace = %s AND {kind_sql} "
                 "AND (expires_at IS NULL OR expires_at > %s) "
                 f"ORDER BY {column} {direction} LIMIT %s OFFSET %s"
             )
-            rows = await self._fetch(sql, [namespace, *kind_params, now, count, offset])
-            return [_row_to_entry(row) for row in rows]
+            params = [namespace, *kind_params, now, count, offset]
+            return [RankKey(*row) for row in await self._fetch(sql, params)]
 
-        return await top_by_prior(fetch, prior, limit, lowest)
+        ids = await top_by_prior(fetch, prior, limit, lowest)
+        found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=ids))}
+        return [found[i] for i in ids if i in found]
 
     async def touch(self, namespace: str, ids: Sequence[str], at: float) -> None:
         """Mark entries accessed at `at`."""
@@ -324,6 +380,11 @@ class PostgresMemoryStore:
         """Every namespace that holds entries."""
         rows = await self._fetch("SELECT DISTINCT namespace FROM entries ORDER BY 1")
         return [row[0] for row in rows]
+
+    async def analyze(self) -> None:
+        """Refresh the statistics search pruning reads (autovacuum also does it on its own)."""
+        await self._execute("ANALYZE entries")
+        self._common.clear()
 
     async def drop_schema(self) -> None:
         """Drop the whole schema and everything in it (tests and teardown)."""

@@ -21,7 +21,7 @@ import anyio.to_thread
 from cachetools import TTLCache
 
 from mainspring.errors import ConfigurationError, MemoryStoreError
-from mainspring.memory._ranking import Column, top_by_prior
+from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
 from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
 from mainspring.memory.base import (
     EntryFilter,
@@ -142,7 +142,7 @@ def _row_to_entry(row: sqlite3.Row | tuple[Any, ...]) -> MemoryEntry:
         created_at=row[5],
         accessed_at=row[6],
         access_count=row[7],
-        metadata=json.loads(row[8]),
+        metadata={} if row[8] == "{}" else json.loads(row[8]),
         expires_at=row[9],
         embedding=unpack_vector(row[10]),
     )
@@ -305,10 +305,6 @@ class SQLiteMemoryStore:
 
             candidates = await self.find(namespace, EntryFilter(kinds=kinds, now=now))
             return cosine_hits(candidates, embedding, limit)
-        words = await self._run(lambda conn: self._selective(conn, namespace, query_words(text)))
-        if not words:
-            return []
-        match = "content:(" + " OR ".join('"' + w.replace('"', '""') + '"' for w in words) + ")"
         kind_sql, kind_params = kinds_clause("sqlite", kinds)
         columns = ", ".join("e." + c.strip() for c in _COLUMNS.split(","))
         filters = f"e.namespace = ? AND e.{kind_sql} AND (e.expires_at IS NULL OR e.expires_at > ?)"
@@ -326,17 +322,18 @@ class SQLiteMemoryStore:
             "FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid "
             f"WHERE entries_fts MATCH ? AND {filters} ORDER BY score LIMIT ?"
         )
+        counted = (
+            "SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)"
+        )
 
         def query(conn: sqlite3.Connection) -> list[Any]:
+            words = self._selective(conn, namespace, query_words(text))
+            if not words:
+                return []
+            match = "content:(" + " OR ".join('"' + w.replace('"', '""') + '"' for w in words) + ")"
             rows = conn.execute(ranked_first, [match, inner, *params]).fetchall()
-            if len(rows) < limit:
-                (matches,) = conn.execute(
-                    "SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? "
-                    "LIMIT ?)",
-                    [match, inner],
-                ).fetchone()
-                if matches == inner:
-                    rows = conn.execute(joined, [match, *params]).fetchall()
+            if len(rows) < limit and conn.execute(counted, [match, inner]).fetchone()[0] == inner:
+                rows = conn.execute(joined, [match, *params]).fetchall()
             return rows
 
         rows = await self._run(query)
@@ -393,20 +390,22 @@ class SQLiteMemoryStore:
         """Entries by `log_prior`, via the threshold algorithm over two indexes."""
         kind_sql, kind_params = kinds_clause("sqlite", kinds)
 
-        async def fetch(
-            column: Column, descending: bool, offset: int, count: int
-        ) -> list[MemoryEntry]:
+        async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[RankKey]:
             direction = "DESC" if descending else "ASC"
             sql = (
-                f"SELECT {_COLUMNS} FROM entries WHERE namespace = ? AND {kind_sql} "
+                f"SELECT {KEY_COLUMNS} FROM entries WHERE namespace = ? AND {kind_sql} "
                 "AND (expires_at IS NULL OR expires_at > ?) "
                 f"ORDER BY {column} {direction} LIMIT ? OFFSET ?"
             )
             params = [namespace, *kind_params, now, count, offset]
-            rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
-            return [_row_to_entry(row) for row in rows]
+            return [
+                RankKey(*row)
+                for row in await self._run(lambda conn: conn.execute(sql, params).fetchall())
+            ]
 
-        return await top_by_prior(fetch, prior, limit, lowest)
+        ids = await top_by_prior(fetch, prior, limit, lowest)
+        found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=ids))}
+        return [found[i] for i in ids if i in found]
 
     async def touch(self, namespace: str, ids: Sequence[str], at: float) -> None:
         """Mark entries accessed at `at`."""
