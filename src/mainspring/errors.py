@@ -16,7 +16,14 @@ MainspringError
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
-└── MemoryStoreError             a memory store (SQLite, PostgreSQL) failed to read or write
+├── MemoryStoreError             a memory store (SQLite, PostgreSQL) failed to read or write
+├── AuditLogError                an audit log cannot be opened or appended to safely
+├── PlanError                    a plan is not a valid DAG (fed back to the model to fix)
+├── RunStoreError                a run record cannot be read or written
+│   └── RunNotFoundError         no run has that id
+└── ModelError                   a model call failed after its retries
+    ├── ModelHTTPError              the provider answered with an HTTP error (status, body, headers)
+    └── ModelResponseError          the provider's reply could not be understood
 
 RetryWithFeedback                a signal, not an error: a tool raises it to send the model a hint
 ```
@@ -27,6 +34,7 @@ A `ToolCallError` never escapes `ToolExecutor.execute`: the caller receives a `T
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from mainspring.messages import ToolError, ToolErrorKind
@@ -63,6 +71,56 @@ class BackendError(MainspringError):
 
 class MemoryStoreError(MainspringError):
     """A memory store failed to read or write (database locked, gone, corrupt, ...)."""
+
+
+class AuditLogError(MainspringError):
+    """An audit log is unreadable where it must be read (its head) or cannot be written."""
+
+
+class PlanError(MainspringError):
+    """A plan is not a valid DAG; the message lists every problem for the model to fix."""
+
+
+class RunStoreError(MainspringError):
+    """A run record cannot be read or written."""
+
+
+class RunNotFoundError(RunStoreError):
+    """No run has that id."""
+
+
+class ModelError(MainspringError):
+    """A model call failed: the provider could not be reached, refused, or answered nonsense."""
+
+
+class ModelHTTPError(ModelError):
+    """The provider answered with an HTTP error status, after any retries it deserved.
+
+    `body` is the response text (truncated to 2,000 characters) and `headers` the response
+    headers: request headers, which hold the API key, are never kept.
+    """
+
+    def __init__(
+        self, status: int, body: str, headers: Mapping[str, str], *, model: str = ""
+    ) -> None:
+        hint = _HTTP_HINTS.get(status, "")
+        where = f" from {model!r}" if model else ""
+        super().__init__(f"HTTP {status}{where}: {body[:500]}{hint}")
+        self.status = status
+        self.body = body[:2000]
+        self.headers = dict(headers)
+        self.model = model
+
+
+_HTTP_HINTS = {
+    401: " (check the API key passed to the model)",
+    403: " (the API key lacks access to this model)",
+    404: " (check the model name and base_url)",
+}
+
+
+class ModelResponseError(ModelError):
+    """The provider's reply was not valid for its wire format (e.g. malformed JSON)."""
 
 
 class ToolCallError(MainspringError):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import demo, tools
+from mainspring.cli import audit, demo, runs, tools
 
 app = typer.Typer(
     name="mainspring",
@@ -16,6 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(tools.app, name="tools")
+app.add_typer(audit.app, name="audit")
+app.add_typer(runs.app, name="runs")
 app.command("demo")(demo.demo_command)
 
 
