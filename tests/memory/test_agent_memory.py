@@ -328,3 +328,27 @@ def test_open_parses_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert absolute.namespace == "default"
     with pytest.raises(ConfigurationError, match="unknown memory store URL"):
         AgentMemory.open("mysql://x")
+
+
+async def test_consolidate_summarises_through_a_model(tmp_path: Path, clock: ManualClock) -> None:
+    from mainspring.memory.summariser import ModelSummariser
+    from mainspring.testing import ScriptedModel
+
+    with ScriptedModel(["The user greeted and asked for a vegetarian restaurant."]) as model:
+        memory = AgentMemory(
+            SQLiteMemoryStore(tmp_path / "m.db"),
+            config=MemoryConfig(short_term_max_entries=1),
+            summariser=model,
+            clock=clock,
+        )
+        assert isinstance(memory.summariser, ModelSummariser)
+        await memory.add_short_term("User: hi")
+        await memory.add_short_term("User: find a vegetarian place")
+        await memory.add_short_term("User: thanks")
+        report = await memory.consolidate()
+        assert report.summary is not None
+        assert report.summary.content == "The user greeted and asked for a vegetarian restaurant."
+        [request] = model.requests
+        assert request.messages[0].role == "system"
+        assert request.messages[1].content == "- User: hi\n- User: find a vegetarian place"
+        await memory.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
@@ -31,7 +31,21 @@ from mainspring.memory.context import (
 from mainspring.memory.stores import open_store
 from mainspring.tokens import Tokenizer, default_tokenizer
 
+if TYPE_CHECKING:
+    from mainspring.models.base import Model
 SummariseFn = Callable[[Sequence[str]], Awaitable[str]]
+
+
+def _as_summariser(
+    summariser: Summariser | SummariseFn | Model | None,
+) -> Summariser | SummariseFn | None:
+    from mainspring.models.base import Model
+
+    if isinstance(summariser, Model):  # wrap it so consolidate() sees one kind of summariser
+        from mainspring.memory.summariser import ModelSummariser
+
+        return ModelSummariser(summariser)
+    return summariser
 
 
 class AgentMemory:
@@ -50,18 +64,31 @@ class AgentMemory:
         namespace: str = "default",
         config: MemoryConfig | None = None,
         tokenizer: TokenCounter | None = None,
-        summariser: Summariser | SummariseFn | None = None,
+        summariser: Summariser | SummariseFn | Model | None = None,
         embedder: Embedder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """Wrap `store`; `tokenizer` bounds the short-term window (default: `o200k_base`)."""
+        """Wrap `store`.
+
+        Args:
+            store: Where entries live.
+            namespace: The agent, user or session this view reads and writes.
+            config: Bounds, weights and policies.
+            tokenizer: Counts tokens for the short-term window and, unless `get_context` is
+                given another, for contexts: pass the model's (`model.tokenizer`). Default:
+                `o200k_base`.
+            summariser: Condenses evicted short-term entries in `consolidate()`: a `Model`, a
+                `Summariser` or an async function of the texts.
+            embedder: Enables semantic retrieval (see `mainspring.memory.embeddings`).
+            clock: Unix seconds; inject one to test TTL and recency.
+        """
         if not namespace:
             raise ConfigurationError("namespace must be a non-empty string, e.g. 'user-42'")
         self.store = store
         self.namespace = namespace
         self.config = config or MemoryConfig()
         self.tokenizer: Tokenizer = as_tokenizer(tokenizer or default_tokenizer())
-        self.summariser = summariser
+        self.summariser = _as_summariser(summariser)
         self.embedder = embedder
         self.clock = clock
         self._token_counts: dict[int, tuple[object, LRUCache[str, int]]] = {}
