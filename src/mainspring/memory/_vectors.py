@@ -1,29 +1,54 @@
-"""Cosine similarity in pure Python, for stores without a vector index."""
+"""Brute-force cosine similarity for stores without a vector index.
+
+Vectors are compared in process: with numpy (present wherever the `embeddings` extra is) one
+matrix product, otherwise plain Python. Either way the cost grows with the namespace, which is
+fine to tens of thousands of entries; an index (pgvector, sqlite-vec) is the step beyond.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-from mainspring.memory.base import Hit, MemoryEntry
+
+def _python(rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float]) -> list[float]:
+    query_norm = math.sqrt(sum(x * x for x in query))
+    scores = []
+    for _, vector in rows:
+        if len(vector) != len(query):
+            scores.append(0.0)
+            continue
+        norm = math.sqrt(sum(x * x for x in vector)) * query_norm
+        dot = sum(x * y for x, y in zip(vector, query, strict=True))
+        scores.append(dot / norm if norm else 0.0)
+    return scores
 
 
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity of two vectors; 0 when either is all zeros or their lengths differ."""
-    if len(a) != len(b):
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
+def _numpy(rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float]) -> list[float]:
+    import numpy as np
+
+    q = np.asarray(query, dtype=np.float32)
+    matrix = np.asarray([vector for _, vector in rows], dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
+    dots = matrix @ q
+    scores = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return [float(score) for score in scores]
 
 
-def cosine_hits(entries: Sequence[MemoryEntry], query: Sequence[float], limit: int) -> list[Hit]:
-    """The `limit` entries whose embeddings are most similar to `query`, best first."""
-    hits = [
-        Hit(entry, cosine(entry.embedding, query))
-        for entry in entries
-        if entry.embedding is not None
-    ]
-    hits = [hit for hit in hits if hit.relevance > 0]
-    hits.sort(key=lambda hit: hit.relevance, reverse=True)
-    return hits[:limit]
+def most_similar(
+    rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float], limit: int
+) -> list[tuple[str, float]]:
+    """The `limit` (id, cosine) pairs most similar to `query`, best first, similarity > 0."""
+    if not rows:
+        return []
+    same_length = all(len(vector) == len(query) for _, vector in rows)
+    try:
+        scores = _numpy(rows, query) if same_length else _python(rows, query)
+    except ImportError:
+        scores = _python(rows, query)
+    ranked = sorted(
+        ((row[0], score) for row, score in zip(rows, scores, strict=True) if score > 0),
+        key=lambda pair: pair[1],
+        reverse=True,
+    )
+    return ranked[:limit]

@@ -18,6 +18,7 @@ from cachetools import TTLCache
 from mainspring.errors import ConfigurationError, MemoryStoreError, MissingExtraError
 from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
 from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
+from mainspring.memory._vectors import most_similar
 from mainspring.memory.base import (
     EntryFilter,
     Hit,
@@ -251,10 +252,7 @@ class PostgresMemoryStore:
     ) -> list[Hit]:
         """`ts_rank_cd` full-text relevance; `embedding` uses cosine similarity."""
         if embedding is not None:
-            from mainspring.memory._vectors import cosine_hits
-
-            candidates = await self.find(namespace, EntryFilter(kinds=kinds, now=now))
-            return cosine_hits(candidates, embedding, limit)
+            return await self._semantic(namespace, embedding, kinds=kinds, limit=limit, now=now)
         lexemes = await self._selective(query_words(text))
         if not lexemes:
             return []
@@ -307,6 +305,28 @@ class PostgresMemoryStore:
             common = frozenset(e for e, f in zip(elems, freqs, strict=False) if f > threshold)
         self._common[""] = common
         return common
+
+    async def _semantic(
+        self,
+        namespace: str,
+        embedding: Sequence[float],
+        *,
+        kinds: Sequence[MemoryKind],
+        limit: int,
+        now: float,
+    ) -> list[Hit]:
+        """Cosine similarity against every live vector of the namespace (see `_vectors`)."""
+        kind_sql, kind_params = kinds_clause("postgres", kinds)
+        sql = (
+            f"SELECT id, embedding FROM entries WHERE namespace = %s AND {kind_sql} "
+            "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > %s)"
+        )
+        vectors = [
+            (row[0], row[1]) for row in await self._fetch(sql, [namespace, *kind_params, now])
+        ]
+        best = most_similar(vectors, embedding, limit)
+        found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=[i for i, _ in best]))}
+        return [Hit(found[i], score) for i, score in best if i in found]
 
     async def ranked(
         self,

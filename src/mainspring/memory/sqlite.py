@@ -23,6 +23,7 @@ from cachetools import TTLCache
 from mainspring.errors import ConfigurationError, MemoryStoreError
 from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
 from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
+from mainspring.memory._vectors import most_similar
 from mainspring.memory.base import (
     EntryFilter,
     Hit,
@@ -301,10 +302,7 @@ class SQLiteMemoryStore:
     ) -> list[Hit]:
         """BM25 over the content (FTS5, porter stemming); `embedding` uses cosine similarity."""
         if embedding is not None:
-            from mainspring.memory._vectors import cosine_hits
-
-            candidates = await self.find(namespace, EntryFilter(kinds=kinds, now=now))
-            return cosine_hits(candidates, embedding, limit)
+            return await self._semantic(namespace, embedding, kinds=kinds, limit=limit, now=now)
         kind_sql, kind_params = kinds_clause("sqlite", kinds)
         columns = ", ".join("e." + c.strip() for c in _COLUMNS.split(","))
         filters = f"e.namespace = ? AND e.{kind_sql} AND (e.expires_at IS NULL OR e.expires_at > ?)"
@@ -376,6 +374,29 @@ class SQLiteMemoryStore:
             if count > self.min_pruned_docs:
                 self._document_counts[term] = count
         return count
+
+    async def _semantic(
+        self,
+        namespace: str,
+        embedding: Sequence[float],
+        *,
+        kinds: Sequence[MemoryKind],
+        limit: int,
+        now: float,
+    ) -> list[Hit]:
+        """Cosine similarity against every live vector of the namespace (see `_vectors`)."""
+        kind_sql, kind_params = kinds_clause("sqlite", kinds)
+        sql = (
+            f"SELECT id, embedding FROM entries WHERE namespace = ? AND {kind_sql} "
+            "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)"
+        )
+        rows = await self._run(
+            lambda conn: conn.execute(sql, [namespace, *kind_params, now]).fetchall()
+        )
+        vectors = [(row[0], unpack_vector(row[1]) or ()) for row in rows]
+        best = most_similar(vectors, embedding, limit)
+        found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=[i for i, _ in best]))}
+        return [Hit(found[i], score) for i, score in best if i in found]
 
     async def ranked(
         self,
