@@ -111,3 +111,19 @@ async def test_bundled_minilm_embeds_offline(tmp_path: object) -> None:
     [best] = await memory.search("what food should I cook for them?", limit=1)
     assert best.entry.content == "The user follows a vegetarian diet"
     await memory.close()
+
+
+def test_cosine_ranking_is_the_same_packed_or_not() -> None:
+    from mainspring.memory._vectors import most_similar
+    from mainspring.memory.sqlite import pack_vector
+
+    rows = [("a", [1.0, 0.0]), ("b", [0.6, 0.8]), ("c", [-1.0, 0.0]), ("z", [0.0, 0.0])]
+    packed = [(i, pack_vector(v) or b"") for i, v in rows]
+    expected = [("b", pytest.approx(1.0)), ("a", pytest.approx(0.6))]
+    assert most_similar(rows, [0.6, 0.8], 5) == expected
+    assert most_similar(packed, [0.6, 0.8], 5) == expected
+    assert most_similar(packed, [0.6, 0.8], 1) == expected[:1]
+    # A vector of another length (another embedder) never matches; the rest still rank.
+    mixed = [*packed, ("long", [0.6, 0.8, 0.0])]
+    assert most_similar(mixed, [0.6, 0.8], 5) == expected
+    assert most_similar([], [1.0], 5) == []

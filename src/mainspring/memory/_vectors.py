@@ -8,13 +8,28 @@ fine to tens of thousands of entries; an index (pgvector, sqlite-vec) is the ste
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 
+Vector = Sequence[float] | bytes
+"""A vector, or its float32 little-endian packing (as SQLite stores it)."""
 
-def _python(rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float]) -> list[float]:
+
+def _floats(vector: Vector) -> Sequence[float]:
+    if isinstance(vector, bytes):
+        return struct.unpack(f"<{len(vector) // 4}f", vector)
+    return vector
+
+
+def _dimensions(vector: Vector) -> int:
+    return len(vector) // 4 if isinstance(vector, bytes) else len(vector)
+
+
+def _python(rows: Sequence[tuple[str, Vector]], query: Sequence[float]) -> list[float]:
     query_norm = math.sqrt(sum(x * x for x in query))
     scores = []
-    for _, vector in rows:
+    for _, packed in rows:
+        vector = _floats(packed)
         if len(vector) != len(query):
             scores.append(0.0)
             continue
@@ -24,11 +39,15 @@ def _python(rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float])
     return scores
 
 
-def _numpy(rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float]) -> list[float]:
+def _numpy(rows: Sequence[tuple[str, Vector]], query: Sequence[float]) -> list[float]:
     import numpy as np
 
     q = np.asarray(query, dtype=np.float32)
-    matrix = np.asarray([vector for _, vector in rows], dtype=np.float32)
+    if all(isinstance(vector, bytes) for _, vector in rows):  # no per-float Python objects
+        blob = b"".join(vector for _, vector in rows if isinstance(vector, bytes))
+        matrix = np.frombuffer(blob, dtype="<f4").reshape(len(rows), len(query))
+    else:
+        matrix = np.asarray([_floats(vector) for _, vector in rows], dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
     dots = matrix @ q
     scores = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
@@ -36,12 +55,12 @@ def _numpy(rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float]) 
 
 
 def most_similar(
-    rows: Sequence[tuple[str, Sequence[float]]], query: Sequence[float], limit: int
+    rows: Sequence[tuple[str, Vector]], query: Sequence[float], limit: int
 ) -> list[tuple[str, float]]:
     """The `limit` (id, cosine) pairs most similar to `query`, best first, similarity > 0."""
     if not rows:
         return []
-    same_length = all(len(vector) == len(query) for _, vector in rows)
+    same_length = all(_dimensions(vector) == len(query) for _, vector in rows)
     try:
         scores = _numpy(rows, query) if same_length else _python(rows, query)
     except ImportError:

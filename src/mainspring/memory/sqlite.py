@@ -393,7 +393,7 @@ class SQLiteMemoryStore:
         rows = await self._run(
             lambda conn: conn.execute(sql, [namespace, *kind_params, now]).fetchall()
         )
-        vectors = [(row[0], unpack_vector(row[1]) or ()) for row in rows]
+        vectors = [(row[0], bytes(row[1])) for row in rows]
         best = most_similar(vectors, embedding, limit)
         found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=[i for i, _ in best]))}
         return [Hit(found[i], score) for i, score in best if i in found]
