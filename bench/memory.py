@@ -117,7 +117,7 @@ async def _semantic() -> str:
         return "Semantic retrieval: not measured (`make install-embeddings` adds the extra)."
     from mainspring.memory.embeddings import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = SentenceTransformerEmbedder(threads=1)
     await embedder.embed(["warm up"])
     draw = _words(random.Random(1))
     rng = random.Random(3)
@@ -138,7 +138,8 @@ async def _semantic() -> str:
             timings.append((time.perf_counter() - began) * 1000)
         await memory.close()
     return (
-        f"Semantic retrieval (SQLite, all-MiniLM-L6-v2 on CPU, brute-force cosine): "
+        f"Semantic retrieval (SQLite, all-MiniLM-L6-v2 on CPU with 1 torch thread, "
+        "brute-force cosine): "
         f"{SEMANTIC_ENTRIES:,} entries embedded and stored at {rate:,.0f}/s; "
         f"get_context with a query p50 {statistics.median(timings):.1f} ms "
         f"(the query's embedding included)."

@@ -27,9 +27,24 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(
-        self, model: str | Path | None = None, *, device: str = "cpu", batch_size: int = 64
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        threads: int | None = None,
     ) -> None:
-        """Embed with the model directory `model` (default: the bundled all-MiniLM-L6-v2)."""
+        """Embed with the model directory `model` (default: the bundled all-MiniLM-L6-v2).
+
+        Args:
+            model: A sentence-transformers model directory.
+            device: Where torch runs it.
+            batch_size: Texts per forward pass.
+            threads: torch's intra-op threads, set when the model loads. This is torch's
+                process-wide setting: on a busy host, 1 avoids spinning threads fighting over
+                cores (measured here: 37 ms for one sentence with 1 thread, 620 ms with 2).
+        """
+        self.threads = threads
         self.model_path = model
         self.device = device
         self.batch_size = batch_size
@@ -53,6 +68,8 @@ class SentenceTransformerEmbedder:
                 raise MissingExtraError("the bundled all-MiniLM-L6-v2 model", "embeddings") from exc
         if not Path(str(path)).is_dir():
             raise ConfigurationError(f"no sentence-transformers model directory at {path}")
+        if self.threads is not None:
+            import_module("torch").set_num_threads(self.threads)
         return sentence_transformers.SentenceTransformer(
             str(path), device=self.device, local_files_only=True
         )
