@@ -9,7 +9,7 @@ context = await memory.get_context(max_tokens=2000, query="dinner plans")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from mainspring.memory.agent_memory import AgentMemory
 from mainspring.memory.base import (
@@ -29,7 +29,7 @@ from mainspring.memory.context import ContextItem, MemoryContext, TokenCounter
 from mainspring.memory.sqlite import SQLiteMemoryStore
 from mainspring.memory.stores import open_store
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from mainspring.memory.postgres import PostgresMemoryStore
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # The PostgreSQL store needs the `postgres` extra; import it only when asked for.
     if name == "PostgresMemoryStore":
         from mainspring.memory.postgres import PostgresMemoryStore
