@@ -40,7 +40,7 @@ install-embeddings: install ## add the embeddings extra (sentence-transformers, 
 	$(PY) -m pip install --quiet -e '.[embeddings]'
 
 run: install ## run the main job on the embedded defaults
-	$(VENV)/bin/mainspring demo
+	$(VENV)/bin/mainspring run "What is 17 times 23?"
 
 test: install ## run the whole test suite
 	$(PY) -m pytest

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, runs, tools
+from mainspring.cli import audit, demo, run, runs, tools
 
 app = typer.Typer(
     name="mainspring",
@@ -19,6 +19,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
 app.command("demo")(demo.demo_command)
+app.command("run")(run.run_command)
 
 
 def _version(value: bool) -> None:
