@@ -123,7 +123,7 @@ def main() -> str:
         [
             "## Agent loop (`bench/agent.py`)",
             "",
-            f"Loop overhead per tool-calling step (FunctionModel answering instantly, trivial tool, "
+            "Loop overhead per tool-calling step (FunctionModel answering instantly, trivial tool, "
             f"every guard on, 20 steps per run, median of 5 x 100 runs): **{per_step:.0f} µs**. "
             "Target: under 100 µs.",
             "",
@@ -137,6 +137,7 @@ def main() -> str:
             f"| mainspring Agent (OpenAI adapter, guarded tool) | {ours['seconds']:.2f} | "
             f"{ours['runs_per_s']:.0f} | {ours['peak_rss_mb']:.0f} |",
             "",
-            f"mainspring reaches **{ratio:.2f}x** the bare loop's throughput (target: at least 0.8x).",
+            f"mainspring reaches **{ratio:.2f}x** the bare loop's throughput "
+            "(target: at least 0.8x).",
         ]
     )

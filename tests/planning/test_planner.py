@@ -148,3 +148,29 @@ async def test_the_whole_plan_shares_one_budget() -> None:
     # Each running step only gets a share of what is left, so together they stay near the cap
     # (a model's reply can overshoot by its own output tokens).
     assert result.usage.total_tokens <= cap + 200
+
+
+async def test_agent_planning_modes() -> None:
+    always = Fleet([plan_json(("a", []), ("b", []))])
+    result = await Agent(FunctionModel(always), [lookup], planning="always").run("two things")
+    assert result.ok and result.steps == 2 and result.run_id.startswith("plan_")
+    assert result.output.startswith("final: - a: a done")
+
+    def direct_only(request: ModelRequest) -> ModelResponse:
+        if request.messages[0].content.startswith("Decide whether"):
+            return text("direct")
+        return text("just answered")
+
+    model = FunctionModel(direct_only)
+    direct = await Agent(model, [lookup], planning="auto").run("say hi")
+    assert direct.output == "just answered" and len(model.requests) == 2
+
+    def wants_plan(request: ModelRequest) -> ModelResponse:
+        if request.messages[0].content.startswith("Decide whether"):
+            return text("plan")
+        return text(plan_json(("x", [])) if role(request) == "planner" else "x result")
+
+    planned = await Agent(FunctionModel(wants_plan), [lookup], planning="auto").run("big job")
+    assert planned.run_id.startswith("plan_") and planned.ok
+    with pytest.raises(Exception, match="planning must be"):
+        Agent(FunctionModel(wants_plan), planning="sometimes")  # type: ignore[arg-type]

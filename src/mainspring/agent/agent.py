@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, replace
+from typing import Literal
 
 import anyio
 
@@ -21,6 +22,9 @@ from mainspring.runs.base import RunInfo, RunStore
 from mainspring.tools.base import ANONYMOUS, Approver, Principal, Tool
 from mainspring.tools.executor import ToolExecutor
 from mainspring.tools.registry import ToolRegistry
+
+Planning = Literal["never", "auto", "always"]
+"""Whether a run is planned first: never, always, or when the model says the task needs it."""
 
 
 class Agent:
@@ -46,6 +50,7 @@ class Agent:
         memory: RunMemory | None = None,
         budget: Budget | None = None,
         protocol: AgentProtocol = "native",
+        planning: Planning = "never",
         instructions: str | None = None,
         settings: ModelSettings | None = None,
         run_store: RunStore | None = None,
@@ -58,6 +63,11 @@ class Agent:
     ) -> None:
         if protocol not in ("native", "react"):
             raise ConfigurationError(f"protocol must be 'native' or 'react', got {protocol!r}")
+        if planning not in ("never", "auto", "always"):
+            raise ConfigurationError(
+                f"planning must be 'never', 'auto' or 'always', got {planning!r}"
+            )
+        self.planning: Planning = planning
         self.model = resolve_model(model)
         if isinstance(tools, ToolExecutor):
             self.executor = tools
@@ -108,12 +118,24 @@ class Agent:
             yield event
 
     async def run(
-        self, task: str, *, run_id: str | None = None, budget: Budget | None = None
+        self,
+        task: str,
+        *,
+        run_id: str | None = None,
+        budget: Budget | None = None,
+        planning: Planning | None = None,
     ) -> RunResult:
         """Run the task to an answer or a cap. Hitting a budget is a result, not an exception.
 
-        `budget` overrides the agent's budget for this run only.
+        `budget` and `planning` override the agent's own for this run only. With planning
+        "always", the task is planned and run step by step (`mainspring.planning`); with "auto",
+        one cheap model call first decides whether it needs a plan.
         """
+        mode = planning or self.planning
+        if mode != "never":
+            from mainspring.agent._planned import run_planned
+
+            return await run_planned(self, task, budget=budget, auto=mode == "auto")
         journal = Journal(self.run_store, self._info(task, run_id))
         return await _last(AgentLoop(self._config(budget), journal).events())
 

@@ -45,6 +45,7 @@ from mainspring.models.base import (
     cost_of,
 )
 from mainspring.models.base import TextDelta as ModelTextDelta
+from mainspring.tokens import Tokenizer
 from mainspring.tools.base import Approver, CallContext, Principal
 
 AgentProtocol = Literal["native", "react"]
@@ -58,8 +59,10 @@ class RunMemory(Protocol):
         """Remember one line of this run."""
         ...
 
-    async def get_context(self, max_tokens: int, query: str | None = None) -> object:
-        """Relevant memory within `max_tokens`; the result has a `.text`."""
+    async def get_context(
+        self, max_tokens: int, query: str | None = None, *, tokenizer: Tokenizer | None = None
+    ) -> object:
+        """Relevant memory within `max_tokens` by `tokenizer`; the result has a `.text`."""
         ...
 
 
@@ -380,7 +383,9 @@ class AgentLoop:
         if cfg.protocol == "react":
             system.append(react.react_instructions(await cfg.toolbox.definitions(cfg.principal)))
         if cfg.memory is not None:
-            context = await cfg.memory.get_context(cfg.memory_tokens, query=self.state.task)
+            context = await cfg.memory.get_context(
+                cfg.memory_tokens, query=self.state.task, tokenizer=cfg.model.tokenizer
+            )
             text = str(getattr(context, "text", ""))
             if text:
                 system.append(f"What you remember that may be relevant:\n{text}")

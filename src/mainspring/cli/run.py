@@ -139,6 +139,9 @@ def run_command(
     max_cost: Annotated[float | None, typer.Option(help="Stop before spending more USD.")] = None,
     max_iterations: Annotated[int, typer.Option(help="At most this many model calls.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Plan the task first; show the plan and its steps live.")
+    ] = False,
 ) -> None:
     """Run the agent on a task with the built-in tools and show each step as it happens."""
     if protocol not in ("native", "react"):
@@ -148,7 +151,12 @@ def run_command(
     budget = Budget(max_iterations=max_iterations, max_cost_usd=max_cost)
     agent = make_agent(settings, chosen, protocol, budget)
     console = Console(file=sys.stdout)
-    result = anyio.run(_run, agent, task, as_json, console)
+    if plan:
+        from mainspring.cli.plan_view import run_planned
+
+        result = anyio.run(run_planned, agent, task, console)
+    else:
+        result = anyio.run(_run, agent, task, as_json, console)
     if as_json:
         data = {
             "output": result.output,

@@ -31,6 +31,9 @@ Your step ({id}): {description}{expected}
 {inputs}
 Do this step only, using tools if they help, and answer with its result."""
 
+SYNTHESIS_RESULT_TOKENS = 1000
+"""Tokens of step results the synthesis prompt may hold in all."""
+
 SYNTHESIS_PROMPT = """Write the final answer to the task from the results of its steps. Be brief
 and use the results exactly as given."""
 
@@ -305,7 +308,9 @@ class _PlanRun:
 
         async def one(step: Step, share: Budget) -> StepResult:
             prompt = step_prompt(self.plan, step, self.done)
-            result = await agent.run(prompt, run_id=self._step_run_id(step), budget=share)
+            result = await agent.run(
+                prompt, run_id=self._step_run_id(step), budget=share, planning="never"
+            )
             self.ledger.settle(share, result)
             step_result = StepResult(
                 step,
@@ -359,7 +364,13 @@ class _PlanRun:
         if stop is not None:
             return _last_output(self.results), stop
         model = self.owner.agent.model
-        results = "\n".join(f"- {sid}: {out}" for sid, out in self.done.items())
+        done = self.done
+        # Each result gets an even share of a bounded prompt: twenty verbose steps must not
+        # overflow a small model's context window.
+        room = max(40, SYNTHESIS_RESULT_TOKENS // max(1, len(done)))
+        results = "\n".join(
+            f"- {sid}: {model.tokenizer.truncate(out, room)}" for sid, out in done.items()
+        )
         messages = [
             Message("system", SYNTHESIS_PROMPT),
             Message("user", f"Task: {self.plan.task}\n\nStep results:\n{results}"),

@@ -16,37 +16,52 @@ from mainspring.errors import PlanError
 
 MAX_STEPS = 20
 
-PLAN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "steps": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_STEPS,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "description": "short unique id, e.g. s1"},
-                    "description": {"type": "string", "description": "what this step does"},
-                    "tool": {
-                        "type": ["string", "null"],
-                        "description": "the tool this step will most likely use, if any",
+
+def plan_schema(max_steps: int = MAX_STEPS) -> dict[str, Any]:
+    """JSON Schema of a plan of at most `max_steps` steps (structured output or a grammar)."""
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_steps,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {
+                            "type": "string",
+                            "description": "short unique id, e.g. s1",
+                            "maxLength": 16,
+                        },
+                        "description": {
+                            "type": "string",
+                            "description": "what this step does",
+                            "maxLength": 200,
+                        },
+                        "tool": {
+                            "type": ["string", "null"],
+                            "description": "the tool this step will most likely use, if any",
+                        },
+                        "depends_on": {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": 16},
+                            "maxItems": max_steps,
+                            "description": "ids of earlier steps whose results this step needs",
+                        },
+                        "expected_output": {"type": "string", "maxLength": 200},
                     },
-                    "depends_on": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "ids of earlier steps whose results this step needs",
-                    },
-                    "expected_output": {"type": "string"},
+                    "required": ["id", "description", "depends_on"],
+                    "additionalProperties": False,
                 },
-                "required": ["id", "description", "depends_on"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["steps"],
-    "additionalProperties": False,
-}
+            }
+        },
+        "required": ["steps"],
+        "additionalProperties": False,
+    }
+
+
+PLAN_SCHEMA = plan_schema()
 """JSON Schema of a plan, for native structured output or a llama.cpp grammar."""
 
 

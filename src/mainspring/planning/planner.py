@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mainspring.errors import PlanError
 from mainspring.messages import Message, Usage
 from mainspring.models.base import Model, ModelSettings, ToolDefinition
-from mainspring.planning.plan import MAX_STEPS, PLAN_SCHEMA, Plan, parse_plan
+from mainspring.planning.plan import Plan, parse_plan, plan_schema
 
 PLANNER_PROMPT = """You break a task into a short plan of steps for an assistant that has tools.
 Each step is one concrete piece of work. Steps that do not need each other's results must not
@@ -25,7 +25,12 @@ Tools the assistant can use:
 {tools}
 
 Answer with JSON only, matching this schema:
-{schema}"""
+{schema}
+
+Example for "Find the prices of apples and pears and add them":
+{{"steps": [{{"id": "s1", "description": "find the price of apples", "depends_on": []}},
+{{"id": "s2", "description": "find the price of pears", "depends_on": []}},
+{{"id": "s3", "description": "add the two prices", "depends_on": ["s1", "s2"]}}]}}"""
 
 REPLAN_NOTE = """The plan so far did not finish. Completed steps and their results:
 {done}
@@ -56,15 +61,26 @@ class Planner:
     """Turns a task into a validated `Plan` with a model."""
 
     def __init__(
-        self, model: Model, *, max_attempts: int = 3, settings: ModelSettings | None = None
+        self,
+        model: Model,
+        *,
+        max_attempts: int = 3,
+        max_steps: int = 8,
+        settings: ModelSettings | None = None,
     ) -> None:
         self.model = model
         self.max_attempts = max_attempts
-        self.settings = ModelSettings(temperature=0.0).merge(settings)
+        self.max_steps = max_steps
+        self.schema = plan_schema(max_steps)
+        self.settings = ModelSettings(
+            temperature=0.0, max_tokens=700, response_schema=self.schema
+        ).merge(settings)
 
     def _system(self, tools: Sequence[ToolDefinition]) -> Message:
-        schema = json.dumps(PLAN_SCHEMA, separators=(",", ":"))
-        text = PLANNER_PROMPT.format(max_steps=MAX_STEPS, tools=_tool_lines(tools), schema=schema)
+        schema = json.dumps(self.schema, separators=(",", ":"))
+        text = PLANNER_PROMPT.format(
+            max_steps=self.max_steps, tools=_tool_lines(tools), schema=schema
+        )
         return Message("system", text)
 
     async def plan(
@@ -87,9 +103,18 @@ class Planner:
             text = response.message.content
             try:
                 plan = parse_plan(task, text, revision=revision, known=known_ids)
+                if len(plan.steps) > self.max_steps:
+                    raise PlanError(
+                        f"the plan has {len(plan.steps)} steps; use at most {self.max_steps}"
+                    )
             except PlanError as exc:
                 problem = str(exc)
-                messages += [Message("assistant", text), Message("user", f"{problem}. Fix it.")]
+                # Only the problems go back, not the rejected plan: a degenerate plan from a
+                # small model can fill its whole context window.
+                retry = (
+                    f"Your previous answer was rejected: {problem}. Answer again with a valid plan."
+                )
+                messages = [*messages[:2], Message("user", retry)]
                 continue
             return PlanningOutcome(plan, usage, attempt)
         raise PlanError(
