@@ -302,7 +302,7 @@ async def test_four_gigabyte_allocation_fails(sandbox: JailedSandbox) -> None:
     assert result.exit_code == 1
     assert "MemoryError" in result.stderr
     assert "ALLOCATED" not in result.stdout
-    assert result.peak_memory_bytes < 256 * 2**20
+    assert result.peak_memory_bytes is None  # measured only with a memory cgroup
 
 
 async def test_infinite_loop_hits_the_cpu_limit(sandbox: JailedSandbox) -> None:

@@ -76,7 +76,7 @@ class Outcome:
     killed: KillReason | None = None
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    peak_memory_bytes: int = 0
+    peak_memory_bytes: int | None = None
 
     @property
     def exit_code(self) -> int | None:
@@ -297,7 +297,6 @@ def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bo
     # Popen must learn the child is gone, or it warns that it is "still running" when freed.
     proc.returncode = os.waitstatus_to_exitcode(status)
     outcome.cpu_seconds = usage.ru_utime + usage.ru_stime
-    outcome.peak_memory_bytes = usage.ru_maxrss * 1024
     return True
 
 

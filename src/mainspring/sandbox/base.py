@@ -144,9 +144,11 @@ class SandboxResult:
     stderr_truncated: bool = False
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    peak_memory_bytes: int = 0
-    """Peak memory of the whole run from its memory cgroup when it had one, else the largest
-    resident set among the processes that were waited for."""
+    peak_memory_bytes: int | None = None
+    """Peak memory of the whole run, measured by its memory cgroup; None without one.
+
+    rusage cannot stand in: a child's ru_maxrss includes the resident set of the process that
+    forked it (recorded when it execs), so it would report the agent's memory, not the run's."""
     isolation: Isolation = field(
         default_factory=lambda: Isolation("process", frozenset[Protection]())
     )

@@ -124,8 +124,8 @@ class BubblewrapSandbox(JailedSandbox):
             self.bwrap,
             "--unshare-user",
             "--unshare-pid",
-            # The command itself is pid 1, so bwrap waits for it directly and the CPU time and
-            # peak memory it reports reach our wait4(); its exit still ends the whole namespace.
+            # The command itself is pid 1, so bwrap waits for it directly and its CPU time
+            # reaches our wait4(); its exit still ends the whole namespace.
             "--as-pid-1",
             "--unshare-ipc",
             "--unshare-uts",
