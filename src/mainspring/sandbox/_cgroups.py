@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,9 +147,17 @@ class CgroupFactory:
             return None
         return RunCgroups(self.version or "v2", dirs, memory)
 
-    def release(self, cgroups: RunCgroups) -> None:
-        """Remove a run's cgroups now, or at a later call if zombies still hold them."""
-        self._leftovers += cgroups.remove()
+    def release(self, cgroups: RunCgroups, patience: float = 0.5) -> None:
+        """Remove a run's cgroups; zombies waiting for the host's init can hold them a while.
+
+        What is still busy after `patience` seconds is retried at the next `create`.
+        """
+        busy = cgroups.remove()
+        deadline = time.monotonic() + patience
+        while busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+            busy = [d for d in busy if _try_rmdir(d)]
+        self._leftovers += busy
 
 
 def _write(path: Path, value: int) -> None:
