@@ -141,7 +141,10 @@ class AnthropicModel:
                 for t in tools
             ]
             if settings.tool_choice is not None:
-                choice: dict[str, Any] = dict(_TOOL_CHOICE[settings.tool_choice])
+                choice: dict[str, Any] = dict(
+                    _TOOL_CHOICE.get(settings.tool_choice)
+                    or {"type": "tool", "name": settings.tool_choice}
+                )
                 if settings.parallel_tool_calls is False and choice["type"] != "none":
                     choice["disable_parallel_tool_use"] = True
                 payload["tool_choice"] = choice

@@ -29,7 +29,8 @@ class ModelSettings:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
-    tool_choice: ToolChoice | None = None
+    tool_choice: ToolChoice | str | None = None
+    """"auto", "required" (some tool), "none", or the name of the one tool to call."""
     parallel_tool_calls: bool | None = None
     timeout: float | None = None
     """Seconds for one HTTP attempt (connect + read); the adapter's default when unset."""

@@ -72,8 +72,11 @@ def _settings_json(settings: ModelSettings, has_tools: bool) -> dict[str, Any]:
     if settings.stop:
         out["stop"] = list(settings.stop)
     if has_tools:
-        if settings.tool_choice is not None:
-            out["tool_choice"] = settings.tool_choice
+        choice = settings.tool_choice
+        if choice in ("auto", "required", "none"):
+            out["tool_choice"] = choice
+        elif choice is not None:
+            out["tool_choice"] = {"type": "function", "function": {"name": choice}}
         if settings.parallel_tool_calls is not None:
             out["parallel_tool_calls"] = settings.parallel_tool_calls
     return out
