@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP) ## create .venv and install mainspring with everything the tests need
 
 run: install ## run the main job on the embedded defaults
-	$(PY) -m mainspring.demo
+	$(VENV)/bin/mainspring demo
 
 test: install ## run the whole test suite
 	$(PY) -m pytest

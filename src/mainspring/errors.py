@@ -16,6 +16,10 @@ MainspringError
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
+├── AuditLogError                an audit log cannot be opened or appended to safely
+├── PlanError                    a plan is not a valid DAG (fed back to the model to fix)
+├── RunStoreError                a run record cannot be read or written
+│   └── RunNotFoundError         no run has that id
 └── ModelError                   a model call failed after its retries
     ├── ModelHTTPError              the provider answered with an HTTP error (status, body, headers)
     └── ModelResponseError          the provider's reply could not be understood
@@ -62,6 +66,22 @@ class MissingExtraError(ConfigurationError):
 
 class BackendError(MainspringError):
     """Shared guard state could not be read or written (e.g. Redis is down)."""
+
+
+class AuditLogError(MainspringError):
+    """An audit log is unreadable where it must be read (its head) or cannot be written."""
+
+
+class PlanError(MainspringError):
+    """A plan is not a valid DAG; the message lists every problem for the model to fix."""
+
+
+class RunStoreError(MainspringError):
+    """A run record cannot be read or written."""
+
+
+class RunNotFoundError(RunStoreError):
+    """No run has that id."""
 
 
 class ModelError(MainspringError):

@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pydantic
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json, to_jsonable_python
 
 from mainspring.errors import InvalidArgumentsError
 
@@ -24,8 +24,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, pydantic's encoding of Python objects."""
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def canonical_json(value: Mapping[str, Any]) -> str:
+    """Deterministic JSON of keyword arguments: sorted keys at every level, no whitespace."""
+    if all(type(v) in _SCALARS for v in value.values()):
+        # Fast path for flat arguments: pydantic_core's encoder is ~10x json.dumps.
+        return to_json(dict(sorted(value.items()))).decode()
     return json.dumps(
         to_jsonable_python(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )

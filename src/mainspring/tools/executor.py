@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -10,7 +11,7 @@ from functools import partial
 from typing import Any
 
 import anyio
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json
 
 from mainspring.errors import (
     InvalidArgumentsError,
@@ -51,7 +52,7 @@ def to_content(value: Any) -> str:
     """What the model reads: strings as they are, anything else as JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(to_jsonable_python(value, fallback=repr), ensure_ascii=False)
+    return to_json(value, fallback=repr).decode()
 
 
 async def invoke(invocation: Invocation) -> str:
@@ -160,15 +161,17 @@ class ToolExecutor:
     ) -> list[ToolResult]:
         """Run calls concurrently (at most `max_concurrency` at once); results in call order."""
         results: list[ToolResult | None] = [None] * len(calls)
-        limiter = anyio.CapacityLimiter(self.max_concurrency)
+        pending = iter(enumerate(calls))
 
-        async def run_one(index: int, call: ToolCall) -> None:
-            async with limiter:
+        # A pool of workers pulling from one iterator bounds concurrency without a semaphore;
+        # asyncio's TaskGroup starts tasks ~6x faster than anyio's (bench/tools.py).
+        async def worker() -> None:
+            for index, call in pending:
                 results[index] = await self.execute(call, ctx)
 
-        async with anyio.create_task_group() as group:
-            for index, call in enumerate(calls):
-                group.start_soon(run_one, index, call)
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(len(calls), self.max_concurrency)):
+                group.create_task(worker())
         return [r for r in results if r is not None]
 
     async def _emit(

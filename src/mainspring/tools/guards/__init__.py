@@ -11,9 +11,6 @@ mask a broken tool's recovery probe, and the timeout is innermost so it bounds o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
-
-from mainspring.tools.base import Tool
 from mainspring.tools.guards.auth import ApprovalGuard, ScopeGuard
 from mainspring.tools.guards.backend import (
     BreakerBackend,
@@ -25,41 +22,13 @@ from mainspring.tools.guards.backend import (
 )
 from mainspring.tools.guards.base import Guard, Handler, Invocation
 from mainspring.tools.guards.cache import CacheGuard
+from mainspring.tools.guards.chain import build_chain, default_guards
 from mainspring.tools.guards.circuit_breaker import CircuitBreakerGuard
 from mainspring.tools.guards.memory_backend import InMemoryBackend
 from mainspring.tools.guards.rate_limit import RateLimitGuard
 from mainspring.tools.guards.redis_backend import RedisBackend
 from mainspring.tools.guards.timeout import TimeoutGuard
 from mainspring.tools.guards.validation import ValidationGuard
-
-
-def default_guards(backend: GuardBackend, *, default_timeout: float | None) -> list[Guard]:
-    """The standard guards, outermost first."""
-    return [
-        ScopeGuard(),
-        ValidationGuard(),
-        ApprovalGuard(),
-        RateLimitGuard(backend),
-        CircuitBreakerGuard(backend),
-        CacheGuard(backend),
-        TimeoutGuard(default_timeout),
-    ]
-
-
-def build_chain(tool: Tool, guards: Sequence[Guard], innermost: Handler) -> Handler:
-    """Nest the guards that apply to `tool` around `innermost`, first guard outermost."""
-    handler = innermost
-    for guard in reversed([g for g in guards if g.applies(tool)]):
-        handler = _link(guard, handler)
-    return handler
-
-
-def _link(guard: Guard, call_next: Handler) -> Handler:
-    def handler(invocation: Invocation) -> Awaitable[str]:
-        return guard.wrap(invocation, call_next)
-
-    return handler
-
 
 __all__ = [
     "ApprovalGuard",

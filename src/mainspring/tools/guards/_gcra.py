@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from mainspring.tools.policy import RateLimit
 
+# Float sums of the interval drift (0.2 * 5 != 1.0); a nanosecond of slack keeps bursts exact.
+_EPSILON = 1e-9
+
 
 def gcra(tat: float | None, now: float, rate: RateLimit) -> tuple[bool, float, float]:
     """Return (allowed, new_tat, retry_after) for one call at `now` given the stored TAT."""
@@ -16,6 +19,6 @@ def gcra(tat: float | None, now: float, rate: RateLimit) -> tuple[bool, float, f
     base = now if tat is None or tat < now else tat
     new_tat = base + interval
     allow_at = new_tat - rate.capacity * interval
-    if now < allow_at:
+    if now < allow_at - _EPSILON:
         return False, base, allow_at - now
     return True, new_tat, 0.0

@@ -6,17 +6,12 @@ atomic without locks. Limits are per process: use `RedisBackend` to share them.
 
 from __future__ import annotations
 
-from cachetools import TLRUCache
-
 from mainspring.clock import Clock, MonotonicClock
 from mainspring.tools.guards import _breaker_state as breaker
 from mainspring.tools.guards._gcra import gcra
+from mainspring.tools.guards._ttl_cache import TTLCache
 from mainspring.tools.guards.backend import BreakerDecision, BreakerStateName, RateDecision
 from mainspring.tools.policy import BreakerPolicy, RateLimit
-
-
-def _expiry(_key: str, value: tuple[str, float], now: float) -> float:
-    return now + value[1]
 
 
 class InMemoryBackend:
@@ -26,9 +21,7 @@ class InMemoryBackend:
         self.clock = clock or MonotonicClock()
         self._tats: dict[str, float] = {}
         self._breakers: dict[str, breaker.BreakerState] = {}
-        self._cache: TLRUCache[str, tuple[str, float]] = TLRUCache(
-            maxsize=cache_size, ttu=_expiry, timer=self.clock.now
-        )
+        self._cache = TTLCache(cache_size, self.clock.now)
 
     async def acquire(self, key: str, rate: RateLimit) -> RateDecision:
         """Take one call from the bucket if it has room."""
@@ -63,12 +56,11 @@ class InMemoryBackend:
 
     async def get(self, key: str) -> str | None:
         """Cached content, or None when absent or expired."""
-        found = self._cache.get(key)
-        return None if found is None else found[0]
+        return self._cache.get(key)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         """Cache content for `ttl` seconds, evicting the least recently used when full."""
-        self._cache[key] = (value, ttl)
+        self._cache.set(key, value, ttl)
 
     async def aclose(self) -> None:
         """Nothing to release."""

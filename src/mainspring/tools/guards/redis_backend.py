@@ -35,7 +35,7 @@ local tat = tonumber(redis.call('GET', KEYS[1]))
 if (not tat) or tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - capacity * interval
-if now < allow_at then
+if now < allow_at - 1e-9 then
   return {0, tostring(allow_at - now)}
 end
 if ARGV[4] ~= '1' then

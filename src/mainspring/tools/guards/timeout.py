@@ -7,7 +7,7 @@ kills the process group.
 
 from __future__ import annotations
 
-import anyio
+import asyncio
 
 from mainspring.errors import ToolTimeoutError
 from mainspring.tools.base import Tool
@@ -28,10 +28,12 @@ class TimeoutGuard:
         """Run the rest with a deadline."""
         limit = invocation.tool.policy.timeout or self._default
         assert limit is not None  # applies() guarantees it
-        with anyio.move_on_after(limit):
-            return await call_next(invocation)
-        # Only reached when the deadline cancelled the call.
-        raise ToolTimeoutError(
-            f"{invocation.tool.name!r} did not finish within {limit:g}s; "
-            "try smaller input or another approach"
-        )
+        # asyncio.timeout costs half of anyio.move_on_after on this hot path (see bench/tools.py).
+        try:
+            async with asyncio.timeout(limit):
+                return await call_next(invocation)
+        except TimeoutError:
+            raise ToolTimeoutError(
+                f"{invocation.tool.name!r} did not finish within {limit:g}s; "
+                "try smaller input or another approach"
+            ) from None

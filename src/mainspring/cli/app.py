@@ -1,0 +1,37 @@
+"""The root of the command tree; each command group lives in its own module."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mainspring import __version__
+from mainspring.cli import audit, demo, runs, tools
+
+app = typer.Typer(
+    name="mainspring",
+    help="Production infrastructure for LLM agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(tools.app, name="tools")
+app.add_typer(audit.app, name="audit")
+app.add_typer(runs.app, name="runs")
+app.command("demo")(demo.demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mainspring {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Production infrastructure for LLM agents."""

@@ -1,0 +1,119 @@
+"""`mainspring audit`: verify, tail and query the tamper-evident audit log."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+
+from mainspring.audit import AuditLog, JsonlAuditLog, SqliteAuditLog, verify_log
+from mainspring.audit.sink import matches
+from mainspring.config import load_settings
+
+app = typer.Typer(help="Verify, tail and query the audit log.", no_args_is_help=True)
+
+PathArg = Annotated[
+    Path | None,
+    typer.Argument(help="Audit log (.jsonl, or .db for SQLite); default <data_dir>/audit.jsonl."),
+]
+
+
+def _open(path: Path | None, key_env: str | None = None) -> AuditLog:
+    resolved = path or load_settings().data_dir / "audit.jsonl"
+    if not resolved.exists():
+        raise typer.BadParameter(f"no audit log at {str(resolved)!r}; pass its path")
+    key = _key(key_env)
+    if resolved.suffix in (".db", ".sqlite", ".sqlite3"):
+        return SqliteAuditLog(resolved, key=key)
+    return JsonlAuditLog(resolved, key=key)
+
+
+def _key(env_name: str | None) -> bytes | None:
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if not value:
+        raise typer.BadParameter(f"environment variable {env_name!r} holding the key is not set")
+    return value.encode()
+
+
+def _anchor(text: str | None) -> tuple[int, str] | None:
+    if text is None:
+        return None
+    seq, sep, digest = text.partition(":")
+    if not sep or not seq.isdigit() or len(digest) != 64:
+        raise typer.BadParameter(f"anchor {text!r} must be SEQ:HASH as printed by `audit verify`")
+    return int(seq), digest
+
+
+@app.command()
+def verify(
+    path: PathArg = None,
+    key_env: Annotated[
+        str | None, typer.Option(help="Name of the variable holding the HMAC key.")
+    ] = None,
+    anchor: Annotated[
+        str | None, typer.Option(help="SEQ:HASH of a head kept elsewhere (finds tail deletion).")
+    ] = None,
+) -> None:
+    """Check the whole chain; name the first record edited, deleted, reordered or inserted."""
+    log = _open(path, key_env)
+    report = anyio.run(lambda: verify_log(log.bodies(), key=_key(key_env), anchor=_anchor(anchor)))
+    typer.echo(str(report))
+    if report.ok:
+        typer.echo(f"anchor: {report.head_seq}:{report.head_hash}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+async def _collect(log: AuditLog, limit: int, filters: dict[str, str | None]) -> list[Any]:
+    found: deque[Any] = deque(maxlen=limit)
+    async for body in log.bodies():
+        if isinstance(body, dict) and matches(body, filters):
+            found.append(body)
+    return list(found)
+
+
+def _print(bodies: list[Any], as_json: bool) -> None:
+    for b in bodies:
+        if as_json:
+            typer.echo(json.dumps(b, ensure_ascii=False))
+            continue
+        error = f" {b.get('error_kind')}" if b.get("outcome") == "error" else ""
+        typer.echo(
+            f"#{b['seq']} {b['time']} run={b.get('run_id')} {b.get('principal')} "
+            f"{b['kind']}:{b['name']} {b.get('outcome')}{error} {b.get('latency_ms', 0):.1f}ms"
+        )
+
+
+@app.command()
+def tail(
+    path: PathArg = None,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many records.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print raw JSON records.")] = False,
+) -> None:
+    """Print the newest records."""
+    log = _open(path)
+    _print(anyio.run(_collect, log, lines, {}), as_json)
+
+
+@app.command()
+def query(
+    path: PathArg = None,
+    run: Annotated[str | None, typer.Option(help="Only this run id.")] = None,
+    tool: Annotated[str | None, typer.Option(help="Only this tool or model name.")] = None,
+    principal: Annotated[str | None, typer.Option(help="Only this principal.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="ok or error.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (the newest).")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print raw JSON records.")] = False,
+) -> None:
+    """Print the records matching every filter given."""
+    if outcome not in (None, "ok", "error"):
+        raise typer.BadParameter(f"outcome {outcome!r} must be ok or error")
+    filters = {"run_id": run, "name": tool, "principal": principal, "outcome": outcome}
+    log = _open(path)
+    _print(anyio.run(_collect, log, limit, filters), as_json)

@@ -1,0 +1,127 @@
+"""`mainspring runs`: list, inspect and cancel recorded runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Annotated, Any
+
+import anyio
+import typer
+from pydantic_core import to_jsonable_python
+
+from mainspring.config import Settings, load_settings
+from mainspring.errors import RunNotFoundError
+from mainspring.runs import ModelCalled, RunInfo, RunRecord, RunStore, SqliteRunStore, ToolFinished
+from mainspring.runs.base import utc_now
+
+app = typer.Typer(
+    help="List, inspect, resume, cancel and replay recorded runs.", no_args_is_help=True
+)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="sqlite:///path.db or postgresql://...; default <data_dir>/runs.db."
+    ),
+]
+
+
+def open_store(url: str | None, settings: Settings | None = None) -> RunStore:
+    """The run store named by a URL, or the default SQLite file under the data directory."""
+    if url is None:
+        return SqliteRunStore((settings or load_settings()).data_dir / "runs.db")
+    if url.startswith("sqlite:///"):
+        return SqliteRunStore(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from mainspring.runs.postgres import PostgresRunStore
+
+        return PostgresRunStore(url)
+    raise typer.BadParameter(f"store {url!r} must start with sqlite:/// or postgresql://")
+
+
+async def _with_store(url: str | None, action: Any) -> Any:
+    store = open_store(url)
+    try:
+        return await action(store)
+    except RunNotFoundError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    finally:
+        await store.aclose()
+
+
+def _summary(info: RunInfo) -> str:
+    usage = info.usage
+    return (
+        f"{info.run_id}  {info.status:<15} {info.stop_reason or '-':<15} steps={info.steps} "
+        f"tokens={usage.input_tokens + usage.output_tokens} cost=${usage.cost_usd:.6f}  "
+        f"{info.created_at}  {info.task[:60]!r}"
+    )
+
+
+@app.command("list")
+def list_runs(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+) -> None:
+    """The newest runs with their status, tokens and cost."""
+    runs: list[RunInfo] = anyio.run(
+        _with_store, store, lambda s: s.list(limit=limit, status=status)
+    )
+    if not runs:
+        typer.echo("no runs recorded")
+    for info in runs:
+        typer.echo(_summary(info))
+
+
+def _describe(record: RunRecord) -> list[str]:
+    lines = [_summary(record.info)]
+    if record.info.note:
+        lines.append(f"  note: {record.info.note}")
+    for event in record.events:
+        if isinstance(event, ModelCalled):
+            message = event.response.message
+            calls = ", ".join(f"{c.name}({c.arguments})" for c in message.tool_calls)
+            said = message.content.strip().replace("\n", " ")[:100]
+            lines.append(f"  step {event.step} model: {said!r}" + (f" -> {calls}" if calls else ""))
+        elif isinstance(event, ToolFinished):
+            r = event.result
+            outcome = "ok" if r.ok else (r.error.kind if r.error else "error")
+            lines.append(f"  step {event.step} tool {r.tool}: {outcome} {r.content[:100]!r}")
+        else:
+            lines.append(f"  step {event.step} tool {event.call.name} started")
+    if record.info.output is not None:
+        lines.append(f"  output: {record.info.output}")
+    return lines
+
+
+@app.command()
+def show(
+    run_id: str,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole record as JSON.")] = False,
+) -> None:
+    """One run: every model call and tool call, the totals and the output."""
+    record: RunRecord = anyio.run(_with_store, store, lambda s: s.load(run_id))
+    if as_json:
+        typer.echo(json.dumps(to_jsonable_python(record), indent=2))
+        return
+    for line in _describe(record):
+        typer.echo(line)
+
+
+@app.command()
+def cancel(run_id: str, store: StoreOption = None) -> None:
+    """Mark a run cancelled: it will not be resumed."""
+
+    async def action(s: RunStore) -> RunInfo:
+        info = (await s.load(run_id)).info
+        if info.status in ("completed", "cancelled"):
+            raise typer.BadParameter(f"run {run_id!r} is already {info.status}")
+        updated = replace(info, status="cancelled", updated_at=utc_now())
+        await s.update(updated)
+        return updated
+
+    info: RunInfo = anyio.run(_with_store, store, action)
+    typer.echo(f"cancelled {info.run_id}")
