@@ -105,7 +105,7 @@ class HTTPTransport:
         loop = id(asyncio.get_running_loop())
         client = self._clients.get(loop)
         if client is None:
-            client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None))
+            client = httpx.AsyncClient()
             self._clients = {loop: client}
         return client
 
@@ -165,6 +165,12 @@ class HTTPTransport:
     ) -> AsyncIterator[AsyncIterator[tuple[str, dict[str, Any]]]]:
         """Server-sent events as `(event, data)` pairs; retried only before the first byte."""
         response = await self._send(payload, http_timeout, stream=True)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            body = (await response.aread()).decode("utf-8", errors="replace")
+            await response.aclose()
+            raise ModelResponseError(
+                f"{self.model!r} answered a streaming request with plain JSON: {body[:300]!r}"
+            )
         try:
             yield self._events(response)
         finally:
