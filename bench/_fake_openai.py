@@ -32,7 +32,7 @@ def make_app(delay: float, steps: int) -> Starlette:
                     {
                         "id": f"call_{done}",
                         "type": "function",
-                        "function": {"name": "noop", "arguments": '{"n": %d}' % done},
+                        "function": {"name": "noop", "arguments": f'{{"n": {done}}}'},
                     }
                 ],
             }

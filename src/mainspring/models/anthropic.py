@@ -103,7 +103,7 @@ class AnthropicModel:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ModelSettings()
         self.pricing = lookup_pricing("anthropic", model) if pricing is _UNSET else pricing
-        self.tokenizer = tokenizer or default_tokenizer()
+        self._tokenizer = tokenizer
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if api_key:
             headers["x-api-key"] = api_key
@@ -115,6 +115,13 @@ class AnthropicModel:
             timeout=timeout,
             client=client,
         )
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The o200k estimate (or the tokenizer given), loaded on first use."""
+        if self._tokenizer is None:
+            self._tokenizer = default_tokenizer()
+        return self._tokenizer
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self.model!r}, base_url={self.base_url!r})"

@@ -136,10 +136,13 @@ class Model(Protocol):
     """A language model behind one wire format. Name it `provider:model` in the registry."""
 
     name: str
-    tokenizer: Tokenizer
-    """Counts a prompt before it is sent, so budgets can refuse an over-cap call."""
     pricing: Pricing | None
     """Dollars per token; `None` when unknown (costs are then reported as 0)."""
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Counts a prompt before it is sent, so budgets can refuse an over-cap call."""
+        ...
 
     async def request(
         self,

@@ -117,7 +117,7 @@ class OpenAIModel:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ModelSettings()
         self.pricing = lookup_pricing("openai", model) if pricing is _UNSET else pricing
-        self.tokenizer = tokenizer or BPETokenizer.for_model(model)
+        self._tokenizer = tokenizer
         self.stream_usage = stream_usage
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = HTTPTransport(
@@ -128,6 +128,13 @@ class OpenAIModel:
             timeout=timeout,
             client=client,
         )
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The model's BPE, loaded on first use (its tables take ~100 MB)."""
+        if self._tokenizer is None:
+            self._tokenizer = BPETokenizer.for_model(self.model)
+        return self._tokenizer
 
     def __repr__(self) -> str:
         return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
