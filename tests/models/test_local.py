@@ -53,6 +53,11 @@ def test_the_bundled_gguf_ships_with_the_package() -> None:
     assert bundled_path("smollm2").stat().st_size > 50_000_000
 
 
+def test_any_gguf_path_is_a_local_model() -> None:
+    model = resolve_model(f"local:{bundled_path('smollm2')}")
+    assert isinstance(model, LocalModel) and model.path == bundled_path("smollm2")
+
+
 def test_missing_gguf_path_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no such GGUF file"):
         resolve_model(f"local:{tmp_path / 'nope.gguf'}")
