@@ -267,3 +267,19 @@ async def test_end_to_end_on_the_local_model() -> None:
     assert result.steps[0].tool_results[0].content == "391"
     assert result.stop_reason == "final_answer"
     assert "391" in result.output
+
+
+async def test_tools_the_principal_may_not_use_are_not_offered() -> None:
+    from mainspring.tools import Principal
+
+    @tool(scopes={"admin"})
+    def purge() -> str:
+        """Purge everything."""
+        return "purged"
+
+    model = ScriptedModel(["fine", "fine"])
+    await Agent(model, tools=[purge, calculator]).run("x")
+    assert [t.name for t in model.requests[0].tools] == ["calculator"]
+    admin = Principal("root", frozenset({"admin"}))
+    await Agent(model, tools=[purge, calculator], principal=admin).run("x")
+    assert [t.name for t in model.requests[1].tools] == ["purge", "calculator"]

@@ -92,7 +92,8 @@ class Agent:
         protocol: "native" tool calls, or "react" text for models without them.
         instructions: the system prompt.
         settings: model settings for every call.
-        principal: who the tool calls run as (scopes, rate-limit keys).
+        principal: who the tool calls run as (scopes, rate-limit keys); tools it lacks the
+            scopes for are not offered to the model.
         memory_tokens: how much of the prompt the memory's context may take.
         clock: time source for `max_seconds` (a `FakeClock` in tests).
     """
@@ -120,7 +121,7 @@ class Agent:
         self.protocol: AgentProtocol = protocol
         self.instructions = instructions
         self.settings = settings or ModelSettings()
-        self.principal = principal
+        self.principal = principal or Principal("agent")
         self.memory_tokens = memory_tokens
         self.clock = clock or MonotonicClock()
         self._definitions: dict[int, ToolDefinition] = {}
@@ -159,7 +160,7 @@ class Agent:
         self, task: str, run_id: str | None, *, stream: bool
     ) -> AsyncIterator[AgentEvent]:
         run = _Run(run_id or uuid.uuid4().hex, task, self.clock.now(), [])
-        ctx = CallContext(principal=self.principal or Principal("agent"), run_id=run.run_id)
+        ctx = CallContext(principal=self.principal, run_id=run.run_id)
         await self._remember("user", task)
         while True:
             tools = await self._tools()
