@@ -22,7 +22,7 @@ from mainspring.tools import tool
 
 
 @tool
-def noop(n: int) -> str:
+async def noop(n: int) -> str:
     """Do nothing.
 
     Args:
@@ -50,7 +50,8 @@ async def bare_side(url: str, runs: int, steps: int, sharded: bool) -> int:
     """
     schema = noop.schema("openai")
     limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-    clients = [httpx.AsyncClient(limits=limits, timeout=600) for _ in range(8)]
+    tls = httpx.create_ssl_context()
+    clients = [httpx.AsyncClient(limits=limits, timeout=600, verify=tls) for _ in range(8)]
     limiters = [asyncio.Semaphore(8) for _ in range(8)]
     single = httpx.AsyncClient(timeout=600)
     turn = itertools.count()
