@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 LLAMA_VERSION := 0.3.36
 WHEELHOUSE := $(HOME)/.cache/mainspring/wheels
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install install-embeddings run test lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -34,8 +34,13 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP) ## create .venv and install mainspring with everything the tests need
 
+# --- optional: local embeddings for semantic memory (torch CPU build first, ~1.5 GB) ---
+install-embeddings: install ## add the embeddings extra (sentence-transformers, CPU torch)
+	$(PY) -m pip install --quiet 'torch==2.13.0'
+	$(PY) -m pip install --quiet -e '.[embeddings]'
+
 run: install ## run the main job on the embedded defaults
-	$(VENV)/bin/mainspring demo
+	$(VENV)/bin/mainspring run "What is 17 times 23?"
 
 test: install ## run the whole test suite
 	$(PY) -m pytest

@@ -34,7 +34,21 @@ def _machine() -> str:
     )
 
 
+def assemble() -> None:
+    """Rebuild RESULTS.md from the stored sections (after a merge, say), measuring nothing."""
+    parts = [p.read_text() for p in sorted(SECTIONS.glob("*.md"))]
+    header = (
+        "# Benchmark results\n\n"
+        "Written by `make bench` (one topic: `python -m bench TOPIC`). Each section says when and "
+        "where it was measured; these machines are shared, so compare figures within a section.\n"
+    )
+    (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(parts))
+
+
 def main(argv: list[str]) -> None:
+    if argv == ["--assemble"]:
+        assemble()
+        return
     topics = argv or sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
     SECTIONS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -45,13 +59,7 @@ def main(argv: list[str]) -> None:
         text = f"{section.rstrip()}\n\n_Measured {stamp} on {_machine()}._\n"
         (SECTIONS / f"{topic}.md").write_text(text)
         print(text, flush=True)
-    parts = [p.read_text() for p in sorted(SECTIONS.glob("*.md"))]
-    header = (
-        "# Benchmark results\n\n"
-        "Written by `make bench` (one topic: `python -m bench TOPIC`). Each section says when and "
-        "where it was measured; these machines are shared, so compare figures within a section.\n"
-    )
-    (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(parts))
+    assemble()
 
 
 if __name__ == "__main__":

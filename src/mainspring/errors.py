@@ -16,6 +16,7 @@ MainspringError
 │   ├── ToolTimeoutError            kind "timeout"
 │   └── SandboxViolationError       kind "sandbox_violation"
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
+├── MemoryStoreError             a memory store (SQLite, PostgreSQL) failed to read or write
 ├── AuditLogError                an audit log cannot be opened or appended to safely
 ├── PlanError                    a plan is not a valid DAG (fed back to the model to fix)
 ├── RunStoreError                a run record cannot be read or written
@@ -66,6 +67,10 @@ class MissingExtraError(ConfigurationError):
 
 class BackendError(MainspringError):
     """Shared guard state could not be read or written (e.g. Redis is down)."""
+
+
+class MemoryStoreError(MainspringError):
+    """A memory store failed to read or write (database locked, gone, corrupt, ...)."""
 
 
 class AuditLogError(MainspringError):

@@ -9,7 +9,7 @@ Local models supply their own tokenizer (llama.cpp's) through the same protocol.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from mainspring.errors import ConfigurationError
 
@@ -29,17 +29,23 @@ class Tokenizer(Protocol):
         ...
 
 
+@lru_cache(maxsize=8)
+def _load_encoding(name: str) -> Any:
+    """Load an encoding once per process: building its rank tables takes ~0.4 s."""
+    import bpe_openai
+
+    try:
+        return bpe_openai.get_encoding(name)
+    except Exception as exc:
+        names = ", ".join(bpe_openai.list_encoding_names())
+        raise ConfigurationError(f"unknown encoding {name!r}; known: {names}") from exc
+
+
 class BPETokenizer:
     """OpenAI's byte-pair encodings (`o200k_base`, `cl100k_base`, ...), offline."""
 
     def __init__(self, encoding: str = "o200k_base") -> None:
-        import bpe_openai
-
-        try:
-            self._encoding = bpe_openai.get_encoding(encoding)
-        except Exception as exc:
-            names = ", ".join(bpe_openai.list_encoding_names())
-            raise ConfigurationError(f"unknown encoding {encoding!r}; known: {names}") from exc
+        self._encoding = _load_encoding(encoding)
         self.name = encoding
 
     @classmethod

@@ -1,23 +1,22 @@
-"""The agent loop: a model, guarded tools, a budget, optional memory."""
+"""The agent loop: native tool calls or ReAct, budgets, streaming events, durable runs."""
 
 from mainspring.agent.agent import Agent
-from mainspring.agent.base import (
+from mainspring.agent.budget import Budget, StopReason
+from mainspring.agent.events import (
     AgentEvent,
-    AgentProtocol,
     BudgetStop,
     FinalAnswer,
-    Memory,
-    MemoryContext,
     ModelRequestStarted,
+    ModelResponded,
     RunFinished,
     RunResult,
-    Step,
+    RunStarted,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
 )
-from mainspring.agent.budget import Budget, StopReason
-from mainspring.agent.memory import InProcessMemory
+from mainspring.agent.loop import AgentProtocol, RunMemory, next_action
+from mainspring.agent.toolbox import ExecutorToolbox, Toolbox
 
 __all__ = [
     "Agent",
@@ -25,16 +24,18 @@ __all__ = [
     "AgentProtocol",
     "Budget",
     "BudgetStop",
+    "ExecutorToolbox",
     "FinalAnswer",
-    "InProcessMemory",
-    "Memory",
-    "MemoryContext",
     "ModelRequestStarted",
+    "ModelResponded",
     "RunFinished",
+    "RunMemory",
     "RunResult",
-    "Step",
+    "RunStarted",
     "StopReason",
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "Toolbox",
+    "next_action",
 ]

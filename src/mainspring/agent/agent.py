@@ -1,288 +1,185 @@
-"""`Agent`: a model, tools behind the guards, a budget, and the loop that ties them together.
-
-The loop, in `_loop`, reads as the algorithm: check the budget, call the model, decide (a pure
-function), run the tools, record the step. Everything else is a small helper.
-"""
+"""`Agent`: a model, its tools, a budget, and optionally memory, a run store and an audit log."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, replace
+from typing import Literal
 
 import anyio
 
-from mainspring.agent.base import (
-    AgentEvent,
-    AgentProtocol,
-    BudgetStop,
-    FinalAnswer,
-    Memory,
-    ModelRequestStarted,
-    RunFinished,
-    RunResult,
-    Step,
-    TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
-    last_text,
-)
-from mainspring.agent.budget import (
-    Budget,
-    Spent,
-    StopReason,
-    check_before_call,
-    check_tool_calls,
-    reply_token_cap,
-)
-from mainspring.agent.decisions import Answer, followup, next_action
-from mainspring.agent.react import STOP_SEQUENCES, react_prompt
+from mainspring.agent.budget import Budget
+from mainspring.agent.events import AgentEvent, RunFinished, RunResult
+from mainspring.agent.journal import Journal
+from mainspring.agent.loop import AgentLoop, AgentProtocol, LoopConfig, ModelAuditor, RunMemory
+from mainspring.agent.toolbox import ExecutorToolbox, Toolbox
 from mainspring.clock import Clock, MonotonicClock
-from mainspring.errors import ConfigurationError, ModelError
-from mainspring.messages import Message, ModelResponse, ToolResult, Usage
-from mainspring.models import base as model_base
-from mainspring.models.base import Model, ModelSettings, ToolDefinition, count_prompt_tokens
+from mainspring.errors import ConfigurationError
+from mainspring.models.base import Model, ModelSettings
 from mainspring.models.registry import resolve_model
-from mainspring.tools import CallContext, Principal, Tool, ToolExecutor, ToolRegistry
+from mainspring.runs.base import RunInfo, RunStore
+from mainspring.tools.base import ANONYMOUS, Approver, Principal, Tool
+from mainspring.tools.executor import ToolExecutor
+from mainspring.tools.registry import ToolRegistry
 
-DEFAULT_INSTRUCTIONS = (
-    "You are a helpful assistant. Use the tools when they help; answer briefly and exactly."
-)
-
-
-@dataclass
-class _Run:
-    """The mutable state of one run."""
-
-    run_id: str
-    task: str
-    started: float
-    messages: list[Message]
-    steps: list[Step] = field(default_factory=list)
-    usage: Usage = Usage()
-    tool_calls: int = 0
-    response: ModelResponse | None = None
-
-    def spent(self, now: float) -> Spent:
-        return Spent(len(self.steps), self.usage, self.tool_calls, now - self.started)
-
-    def finish(
-        self, reason: StopReason, output: str | None = None, error: str | None = None
-    ) -> RunResult:
-        return RunResult(
-            last_text(self.steps) if output is None else output,
-            stop_reason=reason,
-            run_id=self.run_id,
-            steps=tuple(self.steps),
-            usage=self.usage,
-            messages=tuple(self.messages),
-            error=error,
-        )
+Planning = Literal["never", "auto", "always"]
+"""Whether a run is planned first: never, always, or when the model says the task needs it."""
 
 
 class Agent:
-    """An LLM agent whose every tool call goes through the `ToolExecutor` and its guards.
+    """An LLM agent held to a budget, its tool calls guarded, its runs optionally durable.
 
     Args:
-        model: a `Model` or a name such as `"local:smollm2"` or `"openai:gpt-4o-mini"`.
-        tools: tools, a `ToolRegistry`, or a configured `ToolExecutor`.
-        memory: where the task, tool results and answers are remembered, and context comes from.
-        budget: the run's caps (10 iterations by default).
-        protocol: "native" tool calls, or "react" text for models without them.
+        model: a `Model`, or a name such as `"local:smollm2"` or `"openai:gpt-4o-mini"`.
+        tools: tools, a `ToolRegistry`, or a ready `ToolExecutor` (with its sinks and guards).
+        memory: remembers each answered task and supplies relevant context to new runs.
+        budget: caps on iterations, tokens, dollars, seconds and tool calls.
+        protocol: `"native"` tool calling, or `"react"` for models without it.
         instructions: the system prompt.
-        settings: model settings for every call.
-        principal: who the tool calls run as (scopes, rate-limit keys); tools it lacks the
-            scopes for are not offered to the model.
-        memory_tokens: how much of the prompt the memory's context may take.
-        clock: time source for `max_seconds` (a `FakeClock` in tests).
+        run_store: records every step so `resume` can continue a crashed run.
+        audit: receives one record per model call (tool calls are audited by the executor's
+            sinks; pass the same `AuditSink` there).
     """
 
     def __init__(
         self,
         model: Model | str,
-        *,
         tools: Sequence[Tool] | ToolRegistry | ToolExecutor = (),
-        memory: Memory | None = None,
+        *,
+        memory: RunMemory | None = None,
         budget: Budget | None = None,
         protocol: AgentProtocol = "native",
-        instructions: str = DEFAULT_INSTRUCTIONS,
+        planning: Planning = "never",
+        instructions: str | None = None,
         settings: ModelSettings | None = None,
-        principal: Principal | None = None,
+        run_store: RunStore | None = None,
+        audit: ModelAuditor | None = None,
+        principal: Principal = ANONYMOUS,
+        approver: Approver | None = None,
         memory_tokens: int = 1000,
+        toolbox: Toolbox | None = None,
         clock: Clock | None = None,
     ) -> None:
         if protocol not in ("native", "react"):
-            raise ConfigurationError(f"protocol must be 'native' or 'react', not {protocol!r}")
+            raise ConfigurationError(f"protocol must be 'native' or 'react', got {protocol!r}")
+        if planning not in ("never", "auto", "always"):
+            raise ConfigurationError(
+                f"planning must be 'never', 'auto' or 'always', got {planning!r}"
+            )
+        self.planning: Planning = planning
         self.model = resolve_model(model)
-        self.executor = _executor(tools)
-        self.memory = memory
-        self.budget = budget or Budget()
-        self.protocol: AgentProtocol = protocol
-        self.instructions = instructions
-        self.settings = settings or ModelSettings()
-        self.principal = principal or Principal("agent")
-        self.memory_tokens = memory_tokens
-        self.clock = clock or MonotonicClock()
-        self._definitions: dict[int, ToolDefinition] = {}
-
-    async def run(self, task: str, *, run_id: str | None = None) -> RunResult:
-        """Run `task` to an answer or a cap; a cap, a tool error or a model error never raise."""
-        async for event in self._loop(task, run_id, stream=False):
-            if isinstance(event, RunFinished):
-                return event.result
-        raise AssertionError("the loop always ends with RunFinished")  # pragma: no cover
-
-    def run_stream(self, task: str, *, run_id: str | None = None) -> AsyncIterator[AgentEvent]:
-        """Run `task`, yielding events as they happen; the last is `RunFinished`."""
-        return self._loop(task, run_id, stream=True)
-
-    def run_sync(self, task: str, *, run_id: str | None = None) -> RunResult:
-        """`run` for synchronous code. Not from inside a running event loop (use `run`)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return anyio.run(self._run_and_close, task, run_id)
-        raise ConfigurationError(
-            "Agent.run_sync() was called inside a running event loop (e.g. from a tool or an "
-            "async test); use `await agent.run(...)` there"
+        if isinstance(tools, ToolExecutor):
+            self.executor = tools
+        else:
+            registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+            self.executor = ToolExecutor(registry)
+        self.run_store = run_store
+        self.config = LoopConfig(
+            model=self.model,
+            toolbox=toolbox or ExecutorToolbox(self.executor),
+            budget=budget or Budget(),
+            protocol=protocol,
+            instructions=instructions,
+            settings=settings,
+            principal=principal,
+            approver=approver,
+            clock=clock or MonotonicClock(),
+            memory=memory,
+            memory_tokens=memory_tokens,
+            auditor=audit,
         )
 
-    async def _run_and_close(self, task: str, run_id: str | None) -> RunResult:
-        try:
-            return await self.run(task, run_id=run_id)
-        finally:  # the loop run_sync started ends here: close its HTTP connections
-            aclose = getattr(self.model, "aclose", None)
-            if aclose is not None:
-                await aclose()
+    def _info(self, task: str, run_id: str | None) -> RunInfo:
+        cfg = self.config
+        settings = {
+            "protocol": cfg.protocol,
+            "instructions": cfg.instructions,
+            "budget": asdict(cfg.budget),
+            "tools": sorted(t.name for t in self.executor.registry),
+            "principal": cfg.principal.id,
+        }
+        return RunInfo(
+            run_id=run_id or f"run_{uuid.uuid4().hex[:16]}",
+            task=task,
+            model=self.model.name,
+            settings=settings,
+        )
 
-    async def _loop(
-        self, task: str, run_id: str | None, *, stream: bool
+    def _config(self, budget: Budget | None) -> LoopConfig:
+        return self.config if budget is None else replace(self.config, budget=budget)
+
+    async def run_stream(
+        self, task: str, *, run_id: str | None = None, budget: Budget | None = None
     ) -> AsyncIterator[AgentEvent]:
-        run = _Run(run_id or uuid.uuid4().hex, task, self.clock.now(), [])
-        ctx = CallContext(principal=self.principal, run_id=run.run_id)
-        await self._remember("user", task)
-        while True:
-            tools = await self._tools()
-            messages = await self._prompt(run, tools)
-            prompt_tokens = self._count(messages, tools)
-            stop = check_before_call(
-                self.budget, run.spent(self.clock.now()), prompt_tokens or 0, self.model.pricing
-            )
-            if stop is not None:
-                yield BudgetStop(len(run.steps), stop)
-                yield RunFinished(run.finish(stop))
-                return
-            yield ModelRequestStarted(len(run.steps), prompt_tokens)
-            try:
-                async for delta in self._call_model(run, messages, tools, prompt_tokens, stream):
-                    yield delta
-            except ModelError as exc:
-                yield RunFinished(run.finish("error", error=str(exc)))
-                return
-            assert run.response is not None
-            action = next_action(
-                run.response, self.protocol, {t.name: t for t in tools}, len(run.steps)
-            )
-            if isinstance(action, Answer):
-                run.steps.append(Step(len(run.steps), run.response))
-                await self._remember("assistant", action.output)
-                yield FinalAnswer(len(run.steps) - 1, action.output)
-                yield RunFinished(run.finish("final_answer", action.output))
-                return
-            stop = check_tool_calls(self.budget, run.spent(self.clock.now()), len(action.calls))
-            if stop is not None:
-                run.steps.append(Step(len(run.steps), run.response))
-                yield BudgetStop(len(run.steps), stop)
-                yield RunFinished(run.finish(stop))
-                return
-            step = len(run.steps)
-            for call in action.calls:
-                yield ToolCallStarted(step, call)
-            results = await self.executor.execute_many(action.calls, ctx)
-            for call, result in zip(action.calls, results, strict=True):
-                yield ToolCallFinished(step, call, result)
-            await self._record_tools(run, results)
+        """Run the task, yielding typed events as they happen; the last is `RunFinished`."""
+        journal = Journal(self.run_store, self._info(task, run_id))
+        async for event in AgentLoop(self._config(budget), journal, stream=True).events():
+            yield event
 
-    async def _call_model(
+    async def run(
         self,
-        run: _Run,
-        messages: list[Message],
-        tools: list[ToolDefinition],
-        prompt_tokens: int | None,
-        stream: bool,
-    ) -> AsyncIterator[TextDelta]:
-        """One model call; its response lands in `run.response`, its usage in `run.usage`."""
-        settings = self._call_settings(run, prompt_tokens)
-        offered = tools if self.protocol == "native" else []
-        step = len(run.steps)
-        if stream:
-            response = None
-            async for delta in self.model.stream(messages, offered, settings):
-                if isinstance(delta, model_base.TextDelta):
-                    yield TextDelta(step, delta.text)
-                elif isinstance(delta, model_base.ResponseDone):
-                    response = delta.response
-            if response is None:
-                raise ModelError(f"{self.model.name!r} ended its stream without a response")
-        else:
-            response = await self.model.request(messages, offered, settings)
-        run.response = response
-        run.usage = run.usage + response.usage
+        task: str,
+        *,
+        run_id: str | None = None,
+        budget: Budget | None = None,
+        planning: Planning | None = None,
+    ) -> RunResult:
+        """Run the task to an answer or a cap. Hitting a budget is a result, not an exception.
 
-    def _call_settings(self, run: _Run, prompt_tokens: int | None) -> ModelSettings:
-        settings = self.settings
-        if self.protocol == "react":
-            settings = replace(settings, stop=(*settings.stop, *STOP_SEQUENCES))
-        cap = reply_token_cap(self.budget, run.spent(self.clock.now()), prompt_tokens or 0)
-        if cap is not None and (settings.max_tokens is None or settings.max_tokens > cap):
-            settings = replace(settings, max_tokens=cap)
-        return settings
+        `budget` and `planning` override the agent's own for this run only. With planning
+        "always", the task is planned and run step by step (`mainspring.planning`); with "auto",
+        one cheap model call first decides whether it needs a plan.
+        """
+        mode = planning or self.planning
+        if mode != "never":
+            from mainspring.agent._planned import run_planned
 
-    async def _record_tools(self, run: _Run, results: Sequence[ToolResult]) -> None:
-        assert run.response is not None
-        run.tool_calls += len(results)
-        run.steps.append(Step(len(run.steps), run.response, tuple(results)))
-        run.messages.extend(followup(self.protocol, run.response, results))
-        for result in results:
-            await self._remember("tool", f"{result.tool}: {result.content}")
+            return await run_planned(self, task, budget=budget, auto=mode == "auto")
+        journal = Journal(self.run_store, self._info(task, run_id))
+        return await _last(AgentLoop(self._config(budget), journal).events())
 
-    async def _tools(self) -> list[ToolDefinition]:
-        """Definitions of the tools the principal may use now (open breakers are left out)."""
-        available = await self.executor.registry.available(self.principal)
-        definitions = []
-        for tool in available:
-            definition = self._definitions.get(id(tool))
-            if definition is None:
-                definition = ToolDefinition(tool.name, tool.description, tool.parameters)
-                self._definitions[id(tool)] = definition
-            definitions.append(definition)
-        return definitions
+    def run_sync(self, task: str, *, run_id: str | None = None) -> RunResult:
+        """`run` for code without an event loop. Not from inside a running loop."""
+        try:
+            anyio.get_current_task()
+        except RuntimeError:
+            return anyio.run(lambda: self.run(task, run_id=run_id))
+        raise ConfigurationError(
+            "run_sync() was called from inside a running event loop (an async function or a "
+            "sync tool of a running agent); use `await agent.run(...)` there instead"
+        )
 
-    async def _prompt(self, run: _Run, tools: list[ToolDefinition]) -> list[Message]:
-        system = self.instructions
-        if self.protocol == "react":
-            system = f"{system}\n\n{react_prompt(tools)}"
-        context: list[Message] = []
-        if self.memory is not None:
-            found = await self.memory.get_context(self.memory_tokens, query=run.task)
-            context = found.to_messages()
-        return [Message("system", system), *context, Message("user", run.task), *run.messages]
+    async def resume(self, run_id: str) -> RunResult:
+        """Continue a recorded run: completed model and tool calls are taken from the record.
 
-    def _count(self, messages: list[Message], tools: list[ToolDefinition]) -> int | None:
-        if not self.budget.needs_prompt_count:
-            return None
-        offered = tools if self.protocol == "native" else []
-        return count_prompt_tokens(self.model.tokenizer, messages, offered)
+        An interrupted tool call (started, outcome unknown) runs again only if its tool is
+        idempotent; otherwise the run stops with `needs_attention`.
+        """
+        if self.run_store is None:
+            raise ConfigurationError("resume() needs the agent's run_store to read the run from")
+        record = await self.run_store.load(run_id)
+        info = record.info
+        if info.status in ("completed", "cancelled"):
+            return RunResult(
+                info.output or "",
+                stop_reason=info.stop_reason or "cancelled",  # type: ignore[arg-type]
+                run_id=run_id,
+                steps=info.steps,
+                tool_calls=info.tool_calls,
+                usage=info.usage,
+                error=info.note,
+            )
+        journal = Journal(self.run_store, info, record)
+        return await _last(AgentLoop(self.config, journal).events(resumed=True))
 
-    async def _remember(self, role: str, text: str) -> None:
-        if self.memory is not None:
-            await self.memory.add_short_term(text, metadata={"role": role})
+    async def aclose(self) -> None:
+        """Flush the executor's sinks."""
+        await self.executor.aclose()
 
 
-def _executor(tools: Sequence[Tool] | ToolRegistry | ToolExecutor) -> ToolExecutor:
-    if isinstance(tools, ToolExecutor):
-        return tools
-    if isinstance(tools, ToolRegistry):
-        return ToolExecutor(tools)
-    return ToolExecutor(ToolRegistry(tools))
+async def _last(events: AsyncIterator[AgentEvent]) -> RunResult:
+    async for event in events:
+        if isinstance(event, RunFinished):
+            return event.result
+    raise AssertionError("the agent loop ended without RunFinished")  # pragma: no cover

@@ -1,18 +1,16 @@
-"""Budgets: the caps that end a run, checked before every model call.
+"""Budgets: the caps a run must stay within, checked BEFORE each model call is sent.
 
-The check is a pure function of what the run has spent and what the next call would cost, so it
-is trivially testable and the loop only asks it. Hitting a cap is not an error: the run ends
-with a `stop_reason` naming the cap and whatever partial result it has.
+A call whose prompt alone would break the token or cost cap is never sent: the run stops with
+that reason and a partial result. Hitting a budget is an outcome, never an exception.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 
 from mainspring.errors import ConfigurationError
 from mainspring.messages import Usage
-from mainspring.models.base import Pricing, cost_of
 
 StopReason = Literal[
     "final_answer",
@@ -22,24 +20,25 @@ StopReason = Literal[
     "max_seconds",
     "max_tool_calls",
     "error",
+    "needs_attention",
+    "cancelled",
 ]
-"""Why a run ended. Every value but `final_answer` comes with a partial result."""
+"""Why a run ended. Only `final_answer` means the task was answered."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class Budget:
-    """Caps for one run; `None` means no cap (iterations always have one)."""
+    """Caps on one run. `None` means no cap on that dimension."""
 
-    max_iterations: int = 10
+    _: KW_ONLY
+    max_iterations: int | None = 10
     """Model calls."""
     max_tokens: int | None = None
     """Input plus output tokens over all model calls."""
     max_cost_usd: float | None = None
-    """Dollars over all model calls, at the model's pricing."""
     max_seconds: float | None = None
-    """Wall-clock seconds since the run started."""
+    """Wall-clock seconds of this attempt (a resumed run gets a fresh allowance)."""
     max_tool_calls: int | None = None
-    """Tool calls executed."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -50,34 +49,29 @@ class Budget:
             "max_tool_calls",
         ):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ConfigurationError(f"Budget.{name} must be >= 0, got {value!r}")
-
-    @property
-    def needs_prompt_count(self) -> bool:
-        """Whether the check needs the next prompt's token count (counting is not free)."""
-        return self.max_tokens is not None or self.max_cost_usd is not None
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"budget {name} must be positive or None, got {value}")
 
 
 @dataclass(frozen=True, slots=True)
 class Spent:
     """What a run has used so far."""
 
-    iterations: int = 0
-    usage: Usage = Usage()
-    tool_calls: int = 0
-    seconds: float = 0.0
+    usage: Usage
+    iterations: int
+    tool_calls: int
+    seconds: float
 
 
-def check_before_call(
-    budget: Budget, spent: Spent, prompt_tokens: int, pricing: Pricing | None
+def check_before_model_call(
+    budget: Budget, spent: Spent, prompt_tokens: int, prompt_cost_usd: float
 ) -> StopReason | None:
-    """The cap the next model call would break, or None to go ahead.
+    """The cap the next model call would break, or None when it may be sent.
 
-    A call whose prompt alone would take the run over its token or cost cap is not sent: its
-    reply could only add to the overrun.
+    `prompt_tokens` and `prompt_cost_usd` are the next call's input alone: if they already push
+    the run over its token or money cap, the call is not worth sending.
     """
-    if spent.iterations >= budget.max_iterations:
+    if budget.max_iterations is not None and spent.iterations >= budget.max_iterations:
         return "max_iterations"
     if budget.max_seconds is not None and spent.seconds >= budget.max_seconds:
         return "max_seconds"
@@ -86,22 +80,16 @@ def check_before_call(
         and spent.usage.total_tokens + prompt_tokens > budget.max_tokens
     ):
         return "max_tokens"
-    if budget.max_cost_usd is not None:
-        next_cost = cost_of(pricing, prompt_tokens, 0)
-        if spent.usage.cost_usd + next_cost > budget.max_cost_usd:
-            return "max_cost"
+    if (
+        budget.max_cost_usd is not None
+        and spent.usage.cost_usd + prompt_cost_usd > budget.max_cost_usd
+    ):
+        return "max_cost"
     return None
 
 
-def check_tool_calls(budget: Budget, spent: Spent, requested: int) -> StopReason | None:
-    """`max_tool_calls` when running `requested` more calls would exceed the cap."""
-    if budget.max_tool_calls is not None and spent.tool_calls + requested > budget.max_tool_calls:
-        return "max_tool_calls"
-    return None
-
-
-def reply_token_cap(budget: Budget, spent: Spent, prompt_tokens: int) -> int | None:
-    """The most tokens the next reply may use without breaking `max_tokens` (None: no cap)."""
-    if budget.max_tokens is None:
-        return None
-    return max(1, budget.max_tokens - spent.usage.total_tokens - prompt_tokens)
+def tool_calls_allowed(budget: Budget, spent: Spent, wanted: int) -> int:
+    """How many of `wanted` tool calls still fit under `max_tool_calls`."""
+    if budget.max_tool_calls is None:
+        return wanted
+    return max(0, min(wanted, budget.max_tool_calls - spent.tool_calls))

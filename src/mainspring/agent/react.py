@@ -1,19 +1,17 @@
 """The ReAct text protocol, for models without native tool calling.
 
-The model writes `Thought:` / `Action:` / `Action Input:` and, when done, `Final Answer:`. The
-parser is lenient with what real models write and never raises:
+The model writes `Thought:` / `Action:` / `Action Input:` lines, or `Final Answer:`. Real model
+output is messy, so the parser is lenient and never raises:
 
-- `Action Input:` or `Input:`; JSON bare, in a code fence, over several lines, or followed by
-  prose (the first complete JSON object is taken);
-- a tool name in backticks or quotes, with a trailing colon or `()`, or in the wrong case;
-- an imagined `Observation:` and everything after it is ignored: only the tool may observe;
-- an action and a final answer in one reply: **whichever comes first wins**. An action first
-  means the model ran ahead of its observation, so the action runs and the rest is dropped;
-  a final answer first ends the run;
-- no action and no final answer: the whole reply (less a `Thought:` label) is the answer.
-
-An unknown tool name is passed on as written; the executor answers with an observation that
-lists the real tools, and the model tries again.
+- `Action Input:` or `Input:`; JSON bare, in code fences, over several lines, or followed by prose
+  (the first complete JSON value is taken);
+- a tool name in backticks or quotes or with a trailing colon, or written as `name({...})`;
+- a plain-text input for a tool with exactly one string parameter is wrapped for it;
+- both an action and a final answer in one reply: whichever comes FIRST wins (a model that writes
+  an action and then a final answer has invented the observation in between);
+- no action and no `Final Answer:` at all: the whole reply is the answer;
+- an unknown tool or unreadable input: an observation saying what went wrong and listing the real
+  tools, for the model's next attempt.
 """
 
 from __future__ import annotations
@@ -24,137 +22,152 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mainspring.messages import ToolResult
 from mainspring.models.base import ToolDefinition
 
-_ACTION = re.compile(r"^[ \t]*\**Action\**[ \t]*:(?![ \t]*Input)", re.IGNORECASE | re.MULTILINE)
-_INPUT = re.compile(r"^[ \t]*\**(?:Action[ \t]*)?Input\**[ \t]*:", re.IGNORECASE | re.MULTILINE)
-_FINAL = re.compile(r"^[ \t]*\**Final[ \t]*Answer\**[ \t]*:", re.IGNORECASE | re.MULTILINE)
-_OBSERVATION = re.compile(r"^[ \t]*\**Observation\**[ \t]*:", re.IGNORECASE | re.MULTILINE)
-_THOUGHT = re.compile(r"^[ \t]*\**Thought\**[ \t]*:[ \t]*", re.IGNORECASE | re.MULTILINE)
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
+REACT_PROMPT = """You can use these tools:
+
+{tools}
+
+To use a tool, answer exactly in this format:
+Thought: what you need to do next
+Action: the tool name, one of [{names}]
+Action Input: the tool's arguments as a JSON object
+
+You will then get:
+Observation: the tool's result
+
+Repeat Thought/Action/Action Input/Observation as needed. When you know the answer, write:
+Thought: I know the answer
+Final Answer: the answer to the original question"""
 
 STOP_SEQUENCES = ("\nObservation:",)
-"""Stop generation where the model would start imagining the tool's output."""
+"""Stop generating where the tool's result belongs: the model must not invent it."""
+
+_FINAL = re.compile(r"final\s*answer\s*:", re.IGNORECASE)
+_ACTION = re.compile(r"^[ \t>*#]*action\s*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_INPUT = re.compile(r"^[ \t>*#]*(?:action[ \t]*)?input\s*:[ \t]*", re.IGNORECASE | re.MULTILINE)
+_NAME_CALL = re.compile(r"^([A-Za-z0-9_\-]+)\s*\((.*)\)\s*$", re.DOTALL)
+_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True, slots=True)
-class ReactAction:
-    """The model asks for a tool: `arguments` is a dict, or the raw text when not JSON."""
+class FinalAnswer:
+    """The model answered."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """The model asked for a tool."""
 
     tool: str
-    arguments: dict[str, Any] | str
-    thought: str = ""
+    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class ReactFinal:
-    """The model's answer."""
+class Retry:
+    """The reply could not be acted on; `feedback` goes back as the observation."""
 
-    answer: str
-    thought: str = ""
-
-
-def _clean_name(raw: str, known: Sequence[str]) -> str:
-    name = raw.strip().splitlines()[0] if raw.strip() else ""
-    name = name.strip().strip("`'\"*").rstrip(":").strip()
-    if name.endswith("()"):
-        name = name[:-2]
-    name = name.strip("`'\" ")
-    if name in known:
-        return name
-    folded = {k.casefold(): k for k in known}
-    return folded.get(name.casefold(), name)
+    feedback: str
 
 
-def _json_arguments(text: str) -> dict[str, Any] | str:
-    """The first JSON object in `text` (fenced or not), else the stripped text itself."""
-    fenced = _FENCE.search(text)
-    body = fenced.group(1) if fenced else text
-    start = body.find("{")
-    while start != -1:
-        try:
-            value, _ = json.JSONDecoder().raw_decode(body, start)
-        except ValueError:
-            start = body.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            return value
-        start = body.find("{", start + 1)
-    return body.strip().strip("`").strip()
+ReactStep = FinalAnswer | Act | Retry
 
 
-def _thought(text: str) -> str:
-    return _THOUGHT.sub("", text).strip()
-
-
-def parse_react(text: str, tools: Sequence[str] = ()) -> ReactAction | ReactFinal:
-    """Read one model reply in the ReAct format. Never raises."""
-    observation = _OBSERVATION.search(text)
-    if observation:
-        text = text[: observation.start()]
-    action = _ACTION.search(text)
-    final = _FINAL.search(text)
-    if final and (action is None or final.start() < action.start()):
-        end = action.start() if action else len(text)
-        return ReactFinal(text[final.end() : end].strip(), _thought(text[: final.start()]))
-    if action is None:
-        return ReactFinal(_thought(text))
-    if final:  # after the action: the model ran ahead; drop what it imagined
-        text = text[: final.start()]
-    thought = _thought(text[: action.start()])
-    rest = text[action.end() :]
-    found_input = _INPUT.search(rest)
-    if found_input is None:
-        # `Action: tool {"a": 1}` on one line, or nothing at all after the name.
-        line, _, after = rest.strip().partition("\n")
-        name, _, inline = line.partition(" ")
-        return ReactAction(_clean_name(name, tools), _json_arguments(inline + after), thought)
-    name = _clean_name(rest[: found_input.start()], tools)
-    return ReactAction(name, _json_arguments(rest[found_input.end() :]), thought)
-
-
-def coerce_arguments(arguments: dict[str, Any] | str, tool: ToolDefinition | None) -> Any:
-    """Plain text for a tool with one required parameter becomes `{param: text}`.
-
-    Models often write `Action Input: 17 * 23` for a one-argument tool; anything else stays as
-    it is, and the executor says what is wrong with it.
-    """
-    if isinstance(arguments, dict) or tool is None:
-        return arguments
-    required = tool.parameters.get("required") or []
-    if len(required) == 1 and arguments:
-        return {required[0]: arguments.strip().strip("\"'")}
-    return arguments
-
-
-def react_prompt(tools: Sequence[ToolDefinition]) -> str:
-    """The system prompt that teaches the protocol and lists the tools with their schemas."""
-    lines = [
-        "You can use these tools:",
-        "",
-        *(
-            f"- {t.name}: {t.description.strip()}\n  arguments (JSON Schema): "
-            f"{json.dumps(t.parameters, separators=(',', ':'))}"
-            for t in tools
-        ),
-        "",
-        "Use exactly this format:",
-        "",
-        "Thought: what to do next",
-        "Action: the tool's name",
-        'Action Input: the arguments as one JSON object, e.g. {"name": "value"}',
-        "Observation: the tool's result (written for you; never write it yourself)",
-        "... (Thought/Action/Action Input/Observation can repeat)",
-        "Thought: I know the answer",
-        "Final Answer: the answer to the task",
-    ]
+def render_tools(tools: Sequence[ToolDefinition]) -> str:
+    """The tool list for the prompt: name, description and argument schema."""
+    lines = []
+    for t in tools:
+        props = t.parameters.get("properties", {})
+        required = set(t.parameters.get("required", []))
+        args = ", ".join(
+            f"{name}: {spec.get('type', 'any')}{'' if name in required else ' (optional)'}"
+            + (f" - {spec['description']}" if spec.get("description") else "")
+            for name, spec in props.items()
+        )
+        lines.append(f"- {t.name}: {t.description.splitlines()[0] if t.description else ''}")
+        lines.append(f"  arguments: {{{args}}}")
     return "\n".join(lines)
 
 
-def observation(result: ToolResult) -> str:
-    """How a tool's result is shown to a ReAct model."""
-    if result.ok:
-        return f"Observation: {result.content}"
-    kind = result.error.kind if result.error else "tool_error"
-    return f"Observation: error ({kind}): {result.content}"
+def react_instructions(tools: Sequence[ToolDefinition]) -> str:
+    """The system prompt section that teaches the protocol."""
+    return REACT_PROMPT.format(tools=render_tools(tools), names=", ".join(t.name for t in tools))
+
+
+def parse_react(text: str, tools: Sequence[ToolDefinition]) -> ReactStep:
+    """Read one model reply. Never raises."""
+    final = _FINAL.search(text)
+    action = _ACTION.search(text)
+    if action is None or (final is not None and final.start() < action.start()):
+        if final is not None:
+            return FinalAnswer(text[final.end() :].strip())
+        return FinalAnswer(text.strip())
+    return _parse_action(action.group(1), text[action.end() :], tools)
+
+
+def _clean_name(raw: str) -> str:
+    return raw.strip().strip("`'\"*[]").rstrip(":").strip().strip("`'\"")
+
+
+def _parse_action(name_line: str, rest: str, tools: Sequence[ToolDefinition]) -> ReactStep:
+    by_name = {t.name: t for t in tools}
+    inline = _NAME_CALL.match(_clean_name(name_line))
+    if inline is not None:
+        name, raw_input = inline.group(1), inline.group(2)
+    else:
+        name = _clean_name(name_line)
+        found = _INPUT.search(rest)
+        raw_input = rest[found.end() :] if found else ""
+    tool = by_name.get(name) or _case_insensitive(name, by_name)
+    if tool is None:
+        known = ", ".join(by_name) or "none"
+        return Retry(f"There is no tool named {name!r}. Use one of: {known}.")
+    arguments = _read_input(raw_input, tool)
+    if isinstance(arguments, Retry):
+        return arguments
+    return Act(tool.name, arguments)
+
+
+def _case_insensitive(name: str, by_name: dict[str, ToolDefinition]) -> ToolDefinition | None:
+    matches = [t for n, t in by_name.items() if n.lower() == name.lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _read_input(raw: str, tool: ToolDefinition) -> dict[str, Any] | Retry:
+    text = raw.strip()
+    if text.startswith("```"):
+        text = re.sub(r"^```[A-Za-z]*\s*", "", text)
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start >= 0:
+        try:
+            value, _ = _DECODER.raw_decode(text[start:])
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    single = _single_string_parameter(tool)
+    plain = text.split("\n")[0].strip().strip("`").strip()
+    if single is not None and plain and start != 0:
+        return {single: plain.strip("\"'")}
+    if not text and not tool.parameters.get("required"):
+        return {}
+    return Retry(
+        f"The Action Input for {tool.name!r} must be a JSON object with its arguments, e.g. "
+        f"{_example(tool)}. Write it on the line after 'Action Input:'."
+    )
+
+
+def _single_string_parameter(tool: ToolDefinition) -> str | None:
+    props = tool.parameters.get("properties", {})
+    if len(props) == 1:
+        name, spec = next(iter(props.items()))
+        if spec.get("type") == "string":
+            return str(name)
+    return None
+
+
+def _example(tool: ToolDefinition) -> str:
+    props = tool.parameters.get("properties", {})
+    return json.dumps({name: f"<{spec.get('type', 'value')}>" for name, spec in props.items()})

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, runs, tools
+from mainspring.cli import audit, demo, memory, run, runs, tools
 
 app = typer.Typer(
     name="mainspring",
@@ -18,7 +18,9 @@ app = typer.Typer(
 app.add_typer(tools.app, name="tools")
 app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
+app.add_typer(memory.app, name="memory")
 app.command("demo")(demo.demo_command)
+app.command("run")(run.run_command)
 
 
 def _version(value: bool) -> None:

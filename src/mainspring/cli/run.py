@@ -1,159 +1,176 @@
-"""`mainspring run "task"`: run the agent with the built-in tools and show each step.
-
-This is the edge where the environment is read: API keys come from `OPENAI_API_KEY` /
-`ANTHROPIC_API_KEY`, the default model and base URL from mainspring.toml / `MAINSPRING_*`.
-"""
+"""`mainspring run "task"`: run the agent with the built-in tools, showing each step."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+import sys
 from typing import Annotated, Any
 
 import anyio
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from mainspring.agent import (
     Agent,
+    AgentEvent,
     Budget,
     BudgetStop,
-    FinalAnswer,
     ModelRequestStarted,
+    ModelResponded,
     RunFinished,
     RunResult,
+    TextDelta,
     ToolCallFinished,
+    ToolCallStarted,
 )
-from mainspring.agent.base import AgentEvent
-from mainspring.config import load_settings
+from mainspring.audit import AuditSink, JsonlAuditLog
+from mainspring.config import Settings, load_settings
 from mainspring.errors import ConfigurationError
-from mainspring.models import Model, resolve_model
+from mainspring.models.base import Model
+from mainspring.models.registry import resolve_model
+from mainspring.runs import SqliteRunStore
+from mainspring.tools import JsonlEventSink, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin import builtin_tools
 
 _KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
-def build_model(name: str, base_url: str | None) -> Model:
-    """Resolve `name`, passing the provider's API key from the environment and `base_url`."""
-    provider = name.partition(":")[0]
+def build_model(spec: str, base_url: str | None) -> Model:
+    """Resolve the model; API keys come from the environment here, at the edge, never logged."""
+    provider = spec.partition(":")[0]
     options: dict[str, Any] = {}
-    variable = _KEY_VARIABLES.get(provider)
-    if variable and os.environ.get(variable):
-        options["api_key"] = os.environ[variable]
-    if base_url:
-        if provider not in _KEY_VARIABLES:
-            raise ConfigurationError(
-                f"--base-url applies to openai: and anthropic: models, not {name!r}"
-            )
+    if base_url is not None:
+        if provider != "openai":
+            raise typer.BadParameter("--base-url works with openai:<model> (any compatible server)")
         options["base_url"] = base_url
-    return resolve_model(name, **options)
+    key_variable = _KEY_VARIABLES.get(provider)
+    if key_variable is not None:
+        key = os.environ.get("MAINSPRING_API_KEY") or os.environ.get(key_variable) or None
+        if key is None and base_url is None:
+            raise typer.BadParameter(
+                f"{spec!r} needs an API key: set {key_variable} (or MAINSPRING_API_KEY)"
+            )
+        options["api_key"] = key or "none"
+    try:
+        return resolve_model(spec, **options)
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
-def _show(console: Console, event: AgentEvent) -> None:
+def _describe(event: AgentEvent) -> str | None:
+    """One plain line per event worth showing; None for the rest."""
     if isinstance(event, ModelRequestStarted):
-        console.print(f"[dim]step {event.step + 1}: asking the model...[/dim]")
-    elif isinstance(event, ToolCallFinished):
-        args = event.call.arguments
-        shown = args if isinstance(args, str) else json.dumps(args)
-        mark = "[green]ok[/green]" if event.result.ok else "[red]error[/red]"
-        call = f"{escape(event.call.name)}({escape(shown)})"
-        console.print(f"  tool {call} -> {mark} {escape(event.result.content)}")
-    elif isinstance(event, BudgetStop):
-        console.print(f"[yellow]stopped: {event.reason}[/yellow]")
-    elif isinstance(event, FinalAnswer):
-        console.print(f"[bold]Answer:[/bold] {escape(event.output)}")
+        return f"step {event.step}: asking the model ({event.prompt_tokens} prompt tokens)"
+    if isinstance(event, ToolCallStarted):
+        return f"  -> {event.call.name}({json.dumps(event.call.arguments)})"
+    if isinstance(event, ToolCallFinished):
+        r = event.result
+        outcome = "ok" if r.ok else (r.error.kind if r.error else "error")
+        return f"  <- {r.tool}: {outcome}: {r.content[:200]}"
+    if isinstance(event, ModelResponded) and event.response.message.content:
+        return f"  model: {event.response.message.content[:200]}"
+    if isinstance(event, BudgetStop):
+        return f"budget reached: {event.reason}"
+    return None
 
 
-def _summary(result: RunResult) -> str:
+def _summary(result: RunResult) -> list[str]:
     usage = result.usage
-    line = (
-        f"tokens: {usage.input_tokens} in / {usage.output_tokens} out, "
-        f"cost: ${result.cost_usd:.6f}, stop: {result.stop_reason}"
+    lines = [f"answer: {result.output}"]
+    if result.error:
+        lines.append(f"error: {result.error}")
+    lines.append(
+        f"stop: {result.stop_reason}  steps: {result.steps}  tool calls: {result.tool_calls}  "
+        f"tokens: {usage.input_tokens} in / {usage.output_tokens} out  "
+        f"cost: ${usage.cost_usd:.6f}  run: {result.run_id}"
     )
-    return line + (f" ({result.error})" if result.error else "")
+    return lines
 
 
-def _as_json(result: RunResult) -> str:
-    payload = {
-        "run_id": result.run_id,
-        "output": result.output,
-        "stop_reason": result.stop_reason,
-        "error": result.error,
-        "usage": asdict(result.usage),
-        "cost_usd": result.cost_usd,
-        "steps": [
-            {
-                "tool_calls": [asdict(c) for c in s.response.message.tool_calls],
-                "tool_results": [
-                    {"tool": r.tool, "ok": r.ok, "content": r.content} for r in s.tool_results
-                ],
-                "text": s.response.message.content,
-            }
-            for s in result.steps
-        ],
-    }
-    return json.dumps(payload, indent=2)
+async def _run(agent: Agent, task: str, as_json: bool, console: Console) -> RunResult:
+    result: RunResult | None = None
+    status = None if as_json or not console.is_terminal else console.status("thinking...")
+    if status is not None:
+        status.start()
+    try:
+        async for event in agent.run_stream(task):
+            if isinstance(event, RunFinished):
+                result = event.result
+            elif isinstance(event, TextDelta) or as_json:
+                continue
+            elif (line := _describe(event)) is not None:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+    finally:
+        if status is not None:
+            status.stop()
+        await agent.aclose()
+    assert result is not None  # run_stream always ends with RunFinished
+    return result
 
 
-async def _run(agent: Agent, task: str, console: Console | None) -> RunResult:
-    async for event in agent.run_stream(task):
-        if console is not None:
-            _show(console, event)
-        if isinstance(event, RunFinished):
-            return event.result
-    raise AssertionError("run_stream always ends with RunFinished")  # pragma: no cover
+def make_agent(settings: Settings, model: Model, protocol: str, budget: Budget) -> Agent:
+    """The CLI's agent: built-in tools, events and audit under the data directory, runs recorded."""
+    data = settings.data_dir
+    audit = AuditSink(JsonlAuditLog(data / "audit.jsonl"))
+    executor = ToolExecutor(
+        ToolRegistry(builtin_tools()),
+        sinks=[JsonlEventSink(settings.event_log_path), audit],
+        default_timeout=settings.default_tool_timeout,
+    )
+    return Agent(
+        model,
+        executor,
+        budget=budget,
+        protocol=protocol,  # type: ignore[arg-type]
+        run_store=SqliteRunStore(data / "runs.db"),
+        audit=audit,
+        instructions="You are a careful assistant. Use a tool when it helps, then answer briefly.",
+    )
 
 
 def run_command(
     task: Annotated[str, typer.Argument(help="What the agent should do.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="provider:model (default: settings).")
+        str | None, typer.Option(help="provider:model; default from settings.")
     ] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="API root of an OpenAI-compatible server.")
-    ] = None,
-    protocol: Annotated[
-        str, typer.Option("--protocol", help="native tool calls, or react text.")
-    ] = "native",
-    max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Stop before spending more USD.")
-    ] = None,
-    max_iterations: Annotated[int, typer.Option("--max-iterations", help="Most model calls.")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="Print only the result as JSON.")] = False,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    protocol: Annotated[str, typer.Option(help="native or react.")] = "native",
+    max_cost: Annotated[float | None, typer.Option(help="Stop before spending more USD.")] = None,
+    max_iterations: Annotated[int, typer.Option(help="At most this many model calls.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Plan the task first; show the plan and its steps live.")
+    ] = False,
 ) -> None:
-    """Run the agent on TASK with the built-in tools; show each step, then the answer."""
+    """Run the agent on a task with the built-in tools and show each step as it happens."""
     if protocol not in ("native", "react"):
-        raise typer.BadParameter(f"{protocol!r} is not a protocol; use native or react")
+        raise typer.BadParameter(f"protocol {protocol!r} must be native or react")
     settings = load_settings()
-    try:
-        chosen = build_model(model or settings.model, base_url or settings.base_url)
-    except ConfigurationError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    agent = Agent(
-        chosen,
-        tools=builtin_tools(),
-        budget=Budget(max_iterations=max_iterations, max_cost_usd=max_cost),
-        protocol="react" if protocol == "react" else "native",
-    )
-    console = None if as_json else Console(highlight=False)
+    chosen = build_model(model or settings.model, base_url or settings.base_url)
+    budget = Budget(max_iterations=max_iterations, max_cost_usd=max_cost)
+    agent = make_agent(settings, chosen, protocol, budget)
+    console = Console(file=sys.stdout)
+    if plan:
+        from mainspring.cli.plan_view import run_planned
 
-    async def main() -> RunResult:
-        try:
-            return await _run(agent, task, console)
-        finally:
-            aclose = getattr(chosen, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    result = anyio.run(main)
-    if as_json:
-        typer.echo(_as_json(result))
+        result = anyio.run(run_planned, agent, task, console)
     else:
-        assert console is not None
-        if result.stop_reason != "final_answer" and result.output:
-            console.print(f"[bold]Partial output:[/bold] {escape(result.output)}")
-        console.print(_summary(result))
-    if result.stop_reason == "error":
-        raise typer.Exit(1)
+        result = anyio.run(_run, agent, task, as_json, console)
+    if as_json:
+        data = {
+            "output": result.output,
+            "stop_reason": result.stop_reason,
+            "run_id": result.run_id,
+            "steps": result.steps,
+            "tool_calls": result.tool_calls,
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+            "cost_usd": result.usage.cost_usd,
+            "error": result.error,
+        }
+        typer.echo(json.dumps(data))
+    else:
+        for line in _summary(result):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if result.stop_reason != "error" else 1)

@@ -125,3 +125,83 @@ def cancel(run_id: str, store: StoreOption = None) -> None:
 
     info: RunInfo = anyio.run(_with_store, store, action)
     typer.echo(f"cancelled {info.run_id}")
+
+
+def _agent_for(record: RunRecord, model: str | None, base_url: str | None) -> Any:
+    """An agent configured like the one that recorded the run (protocol, budget, tools).
+
+    With no model named, the run's own model is used, or for a replay-only agent whose model is
+    never called, the record itself.
+    """
+    from mainspring.agent import Budget
+    from mainspring.cli.run import build_model, make_agent
+    from mainspring.runs.replay import RecordedModel
+
+    settings = load_settings()
+    recorded = record.info.settings
+    budget = Budget(**recorded["budget"]) if "budget" in recorded else Budget()
+    spec = model or record.info.model
+    chosen = build_model(spec, base_url) if ":" in spec else RecordedModel(record)
+    return make_agent(settings, chosen, str(recorded.get("protocol", "native")), budget)
+
+
+@app.command()
+def resume(
+    run_id: str,
+    store: StoreOption = None,
+    model: Annotated[str | None, typer.Option(help="Override the recorded model.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+) -> None:
+    """Continue a run whose process died; completed model and tool calls are not repeated."""
+    from mainspring.cli.run import _summary
+
+    async def action(s: RunStore) -> Any:
+        record = await s.load(run_id)
+        agent = _agent_for(record, model, base_url)
+        try:
+            return await agent.resume(run_id)
+        finally:
+            await agent.aclose()
+
+    result = anyio.run(_with_store, store, action)
+    for line in _summary(result):
+        typer.echo(line)
+    raise typer.Exit(0 if result.stop_reason not in ("error", "needs_attention") else 1)
+
+
+@app.command()
+def replay(
+    run_id: str,
+    store: StoreOption = None,
+    model: Annotated[
+        str | None, typer.Option(help="Re-run the task on this model with the recorded tools.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+) -> None:
+    """Re-run a recorded run from its record (no model or tool called), or against --model."""
+    from mainspring.agent import RunFinished
+    from mainspring.cli.run import _describe, _summary
+    from mainspring.runs.replay import Replay
+
+    async def action(s: RunStore) -> list[str]:
+        record = await s.load(run_id)
+        agent = _agent_for(record, "", None)
+        other = None
+        if model is not None:
+            from mainspring.cli.run import build_model
+
+            other = build_model(model, base_url)
+        session = Replay(record, agent.config, model=other)
+        lines: list[str] = []
+        async for event in session.events():
+            if isinstance(event, RunFinished):
+                lines += _summary(event.result)
+            elif (line := _describe(event)) is not None:
+                lines.append(line)
+        differences = session.divergences
+        if model is not None:
+            lines.append("diverges: " + ("; ".join(differences) if differences else "nowhere"))
+        return lines
+
+    for line in anyio.run(_with_store, store, action):
+        typer.echo(line)

@@ -34,6 +34,9 @@ class ModelSettings:
     parallel_tool_calls: bool | None = None
     timeout: float | None = None
     """Seconds for one HTTP attempt (connect + read); the adapter's default when unset."""
+    response_schema: dict[str, Any] | None = None
+    """JSON Schema the reply's text must follow: OpenAI structured output, a llama.cpp grammar
+    for local models; adapters without either ignore it (callers validate and repair)."""
 
     def merge(self, override: ModelSettings | None) -> ModelSettings:
         """These settings with every field that `override` sets taking precedence."""

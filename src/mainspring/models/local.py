@@ -313,9 +313,14 @@ class LocalModel:
         return await self._text(prompt, merged)
 
     async def _text(self, prompt: list[dict[str, str]], settings: ModelSettings) -> ModelResponse:
+        schema = settings.response_schema
+
         def work() -> Generation:
             llama = self._load()
-            return complete(llama, chat_prompt(llama, prompt), **self._sampling(settings))
+            grammar = json_grammar(schema) if schema is not None else None
+            return complete(
+                llama, chat_prompt(llama, prompt), grammar=grammar, **self._sampling(settings)
+            )
 
         gen = await self._in_thread(work)
         return ModelResponse(

@@ -71,6 +71,11 @@ def _settings_json(settings: ModelSettings, has_tools: bool) -> dict[str, Any]:
             out[key] = value
     if settings.stop:
         out["stop"] = list(settings.stop)
+    if settings.response_schema is not None:
+        out["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": settings.response_schema},
+        }
     if has_tools:
         choice = settings.tool_choice
         if choice in ("auto", "required", "none"):

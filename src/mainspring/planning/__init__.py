@@ -1,5 +1,32 @@
 """Planning: decompose a task into a DAG of steps and run independent steps concurrently."""
 
+from mainspring.planning.executor import (
+    PlanCreated,
+    PlanEvent,
+    PlanExecutor,
+    PlanFinished,
+    PlanResult,
+    StepFinished,
+    StepResult,
+    StepStarted,
+)
 from mainspring.planning.plan import PLAN_SCHEMA, Plan, Step, parse_plan, validate_steps
+from mainspring.planning.planner import Planner, PlanningOutcome
 
-__all__ = ["PLAN_SCHEMA", "Plan", "Step", "parse_plan", "validate_steps"]
+__all__ = [
+    "PLAN_SCHEMA",
+    "Plan",
+    "PlanCreated",
+    "PlanEvent",
+    "PlanExecutor",
+    "PlanFinished",
+    "PlanResult",
+    "Planner",
+    "PlanningOutcome",
+    "Step",
+    "StepFinished",
+    "StepResult",
+    "StepStarted",
+    "parse_plan",
+    "validate_steps",
+]

@@ -16,37 +16,52 @@ from mainspring.errors import PlanError
 
 MAX_STEPS = 20
 
-PLAN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "steps": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_STEPS,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "description": "short unique id, e.g. s1"},
-                    "description": {"type": "string", "description": "what this step does"},
-                    "tool": {
-                        "type": ["string", "null"],
-                        "description": "the tool this step will most likely use, if any",
+
+def plan_schema(max_steps: int = MAX_STEPS) -> dict[str, Any]:
+    """JSON Schema of a plan of at most `max_steps` steps (structured output or a grammar)."""
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_steps,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {
+                            "type": "string",
+                            "description": "short unique id, e.g. s1",
+                            "maxLength": 16,
+                        },
+                        "description": {
+                            "type": "string",
+                            "description": "what this step does",
+                            "maxLength": 200,
+                        },
+                        "tool": {
+                            "type": ["string", "null"],
+                            "description": "the tool this step will most likely use, if any",
+                        },
+                        "depends_on": {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": 16},
+                            "maxItems": max_steps,
+                            "description": "ids of earlier steps whose results this step needs",
+                        },
+                        "expected_output": {"type": "string", "maxLength": 200},
                     },
-                    "depends_on": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "ids of earlier steps whose results this step needs",
-                    },
-                    "expected_output": {"type": "string"},
+                    "required": ["id", "description", "depends_on"],
+                    "additionalProperties": False,
                 },
-                "required": ["id", "description", "depends_on"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["steps"],
-    "additionalProperties": False,
-}
+            }
+        },
+        "required": ["steps"],
+        "additionalProperties": False,
+    }
+
+
+PLAN_SCHEMA = plan_schema()
 """JSON Schema of a plan, for native structured output or a llama.cpp grammar."""
 
 
@@ -97,12 +112,17 @@ class Plan:
         """Length, in steps, of the longest dependency chain."""
         depth: dict[str, int] = {}
         for s in self.steps:
-            depth[s.id] = 1 + max((depth[d] for d in s.depends_on), default=0)
+            depth[s.id] = 1 + max((depth.get(d, 0) for d in s.depends_on), default=0)
         return max(depth.values(), default=0)
 
 
-def validate_steps(task: str, raw_steps: Any, *, revision: int = 0) -> Plan:
-    """Check raw steps as a DAG; `PlanError` lists every problem found."""
+def validate_steps(
+    task: str, raw_steps: Any, *, revision: int = 0, known: Iterable[str] = ()
+) -> Plan:
+    """Check raw steps as a DAG; `PlanError` lists every problem found.
+
+    `known` are ids of steps completed under an earlier plan: new steps may depend on them.
+    """
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PlanError("the plan has no steps: give at least one step")
     problems: list[str] = []
@@ -118,9 +138,15 @@ def validate_steps(task: str, raw_steps: Any, *, revision: int = 0) -> Plan:
         steps.append(step)
     if len(steps) > MAX_STEPS:
         problems.append(f"the plan has {len(steps)} steps; use at most {MAX_STEPS}")
-    problems += _dependency_problems(steps, seen)
+    finished = set(known)
+    problems += [
+        f"step id {s.id!r} was already completed: choose a new id"
+        for s in steps
+        if s.id in finished
+    ]
+    problems += _dependency_problems(steps, seen | finished)
     if not problems:
-        ordered, cycle = _topological(steps)
+        ordered, cycle = _topological(steps, finished)
         if cycle:
             problems.append(f"the dependencies form a cycle through steps {sorted(cycle)}")
         else:
@@ -164,9 +190,9 @@ def _step(raw: Any, position: int, problems: list[str]) -> Step | None:
     )
 
 
-def _topological(steps: list[Step]) -> tuple[list[Step], set[str]]:
+def _topological(steps: list[Step], finished: set[str]) -> tuple[list[Step], set[str]]:
     """Kahn's algorithm, stable in the model's order; the leftover ids form a cycle."""
-    pending = {s.id: set(s.depends_on) for s in steps}
+    pending = {s.id: set(s.depends_on) - finished for s in steps}
     ordered: list[Step] = []
     while True:
         ready = [s for s in steps if s.id in pending and not pending[s.id]]
@@ -180,7 +206,7 @@ def _topological(steps: list[Step]) -> tuple[list[Step], set[str]]:
     return ordered, set(pending)
 
 
-def parse_plan(task: str, text: str, *, revision: int = 0) -> Plan:
+def parse_plan(task: str, text: str, *, revision: int = 0, known: Iterable[str] = ()) -> Plan:
     """Read a plan from model output: a JSON object (or a bare list) of steps."""
     cleaned = text.strip()
     if cleaned.startswith("```"):
@@ -193,4 +219,4 @@ def parse_plan(task: str, text: str, *, revision: int = 0) -> Plan:
             'answer with {"steps": [{"id": ..., "description": ..., "depends_on": [...]}]}'
         ) from None
     steps = data.get("steps") if isinstance(data, dict) else data
-    return validate_steps(task, steps, revision=revision)
+    return validate_steps(task, steps, revision=revision, known=known)

@@ -1,0 +1,122 @@
+"""What a run reports as it goes (`Agent.run_stream`) and what it returns (`RunResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass, field
+
+from mainspring.agent.budget import StopReason
+from mainspring.messages import Message, ModelResponse, ToolCall, ToolResult, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of a run: its answer (or partial answer), what it cost, and why it stopped."""
+
+    output: str
+    """The final answer; with any other stop reason, the model's last text (may be empty)."""
+    _: KW_ONLY
+    stop_reason: StopReason
+    run_id: str
+    steps: int
+    """Model calls made (including ones replayed from the record on resume)."""
+    tool_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    """What went wrong, when `stop_reason` is `error` or `needs_attention`."""
+    messages: tuple[Message, ...] = ()
+    """The whole conversation, for inspection."""
+
+    @property
+    def cost_usd(self) -> float:
+        """Dollars spent on model calls."""
+        return self.usage.cost_usd
+
+    @property
+    def ok(self) -> bool:
+        """True when the run ended with a final answer."""
+        return self.stop_reason == "final_answer"
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """A run began (or resumed)."""
+
+    run_id: str
+    task: str
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequestStarted:
+    """The loop is about to call the model (or take its reply from the record)."""
+
+    step: int
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A fragment of the model's reply as it streams."""
+
+    step: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponded:
+    """The model's whole reply for one step."""
+
+    step: int
+    response: ModelResponse
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    """A tool call is about to run."""
+
+    step: int
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    """A tool call ended; `result.ok` says how."""
+
+    step: int
+    result: ToolResult
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FinalAnswer:
+    """The model answered the task."""
+
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStop:
+    """A cap was reached; the run stops with a partial result."""
+
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """Always the last event."""
+
+    result: RunResult
+
+
+AgentEvent = (
+    RunStarted
+    | ModelRequestStarted
+    | TextDelta
+    | ModelResponded
+    | ToolCallStarted
+    | ToolCallFinished
+    | FinalAnswer
+    | BudgetStop
+    | RunFinished
+)

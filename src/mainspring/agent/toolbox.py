@@ -1,0 +1,79 @@
+"""What the loop needs from tools: their definitions, whether each is idempotent, and a runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from typing import Protocol, TypeVar
+
+from mainspring.messages import ToolCall, ToolResult
+from mainspring.models.base import ToolDefinition
+from mainspring.tools.base import CallContext, Principal, Tool
+from mainspring.tools.executor import ToolExecutor
+
+_T = TypeVar("_T")
+
+
+class Toolbox(Protocol):
+    """The tools of one agent. `ExecutorToolbox` is the real one; replay uses a recorded one."""
+
+    max_concurrency: int
+
+    async def definitions(self, principal: Principal) -> list[ToolDefinition]:
+        """The tools this principal may use right now, as the model sees them."""
+        ...
+
+    def idempotent(self, name: str) -> bool:
+        """Whether a call of `name` may safely run again after an unknown outcome."""
+        ...
+
+    async def execute(self, call: ToolCall, ctx: CallContext) -> ToolResult:
+        """Run one call; failures are results, never exceptions."""
+        ...
+
+
+class ExecutorToolbox:
+    """Tools from a `ToolExecutor` and its registry, through every guard."""
+
+    def __init__(self, executor: ToolExecutor) -> None:
+        self.executor = executor
+        self.max_concurrency = executor.max_concurrency
+        self._definitions: dict[str, ToolDefinition] = {}
+
+    async def definitions(self, principal: Principal) -> list[ToolDefinition]:
+        """Definitions of the tools in service that `principal` may call.
+
+        Asked every step: a breaker that opens mid-run takes its tool off the list.
+        """
+        return [self._definition(t) for t in await self.executor.registry.available(principal)]
+
+    def _definition(self, tool: Tool) -> ToolDefinition:
+        found = self._definitions.get(tool.hash)
+        if found is None:
+            found = ToolDefinition(tool.name, tool.description, tool.parameters)
+            self._definitions[tool.hash] = found
+        return found
+
+    def idempotent(self, name: str) -> bool:
+        """The tool's declaration; unknown tools are not idempotent."""
+        tool = self.executor.registry.lookup(name)
+        return tool is not None and tool.policy.idempotent
+
+    async def execute(self, call: ToolCall, ctx: CallContext) -> ToolResult:
+        """Through the executor's guards."""
+        return await self.executor.execute(call, ctx)
+
+
+async def gather_bounded(coros: Sequence[Awaitable[_T]], limit: int) -> list[_T]:
+    """Await all, at most `limit` at once, results in order."""
+    if len(coros) == 1:
+        return [await coros[0]]
+    semaphore = asyncio.Semaphore(max(1, limit))
+
+    async def one(coro: Awaitable[_T]) -> _T:
+        async with semaphore:
+            return await coro
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(c)) for c in coros]
+    return [t.result() for t in tasks]

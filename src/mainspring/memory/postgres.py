@@ -1,0 +1,418 @@
+"""PostgreSQL memory store (psycopg 3, async): full-text search, JSONB metadata, one schema.
+
+Every table lives in one schema (default `mainspring`), so several deployments or test runs can
+share a database. Relevance is `ts_rank_cd` over a generated `tsvector` with a GIN index.
+Embeddings are stored as `real[]` and compared in Python: the pgvector extension is not required
+(see docs/memory.md for enabling it at scale).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from cachetools import TTLCache
+
+from mainspring.errors import ConfigurationError, MemoryStoreError, MissingExtraError
+from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
+from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
+from mainspring.memory._vectors import most_similar
+from mainspring.memory.base import (
+    EntryFilter,
+    Hit,
+    MemoryEntry,
+    MemoryKind,
+    Prior,
+    StoreStats,
+)
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_entries",
+        """
+        CREATE TABLE entries (
+            seq BIGSERIAL PRIMARY KEY,
+            namespace TEXT NOT NULL,
+            id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            accessed_at DOUBLE PRECISION NOT NULL,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            metadata JSONB NOT NULL DEFAULT '{}',
+            expires_at DOUBLE PRECISION,
+            embedding REAL[],
+            size INTEGER NOT NULL,
+            UNIQUE (namespace, id)
+        );
+        CREATE INDEX entries_by_kind ON entries (namespace, kind, created_at);
+        CREATE TABLE counters (
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value BIGINT NOT NULL,
+            PRIMARY KEY (namespace, name)
+        );
+        """,
+    ),
+    (
+        "0002_fts",
+        """
+        ALTER TABLE entries ADD COLUMN tsv tsvector
+            GENERATED ALWAYS AS (to_tsvector('english', content)) STORED;
+        CREATE INDEX entries_fts ON entries USING GIN (tsv);
+        """,
+    ),
+    (
+        "0003_ranking_indexes",
+        # For the threshold algorithm in _ranking.py: entries in importance and in access order.
+        """
+        CREATE INDEX entries_by_importance ON entries (namespace, kind, importance);
+        CREATE INDEX entries_by_access ON entries (namespace, kind, accessed_at);
+        """,
+    ),
+)
+"""Named, append-only: never edit a released migration, add a new one."""
+
+_COLUMNS = (
+    "id, namespace, kind, content, importance, created_at, accessed_at, access_count, "
+    "metadata, expires_at, embedding"
+)
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def _row_to_entry(row: Sequence[Any]) -> MemoryEntry:
+    return MemoryEntry(
+        id=row[0],
+        namespace=row[1],
+        kind=row[2],
+        content=row[3],
+        importance=row[4],
+        created_at=row[5],
+        accessed_at=row[6],
+        access_count=row[7],
+        metadata=row[8],
+        expires_at=row[9],
+        embedding=None if row[10] is None else tuple(row[10]),
+    )
+
+
+class PostgresMemoryStore:
+    """Memory entries in PostgreSQL; connects on first use."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "mainspring",
+        max_term_share: float = 0.05,
+        min_pruned_docs: int = 1000,
+    ) -> None:
+        """Use the database at `url` (a libpq URL or DSN) and tables in `schema`.
+
+        Args:
+            url: A libpq connection URL or DSN.
+            schema: The schema holding the tables (created if missing).
+            max_term_share: Query words in more than this share of entries are ignored...
+            min_pruned_docs: ...unless they are in at most this many entries.
+        """
+        if not _SCHEMA_NAME.match(schema):
+            raise ConfigurationError(
+                f"schema {schema!r} must be a plain SQL identifier (letters, digits, _)"
+            )
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtraError("the PostgreSQL memory store", "postgres") from exc
+        self.url = url
+        self.schema = schema
+        self.max_term_share = max_term_share
+        self.min_pruned_docs = min_pruned_docs
+        self._common: TTLCache[str, frozenset[str]] = TTLCache(maxsize=1, ttl=300)
+        self._conn: AsyncConnection[Any] | None = None
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    async def _connection(self) -> AsyncConnection[Any]:
+        if self._closed:
+            raise MemoryStoreError("the PostgreSQL memory store is closed")
+        if self._conn is None or self._conn.closed:
+            import psycopg
+
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+            except psycopg.Error as exc:
+                raise MemoryStoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+            await self._migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    async def _migrate(self, conn: AsyncConnection[Any]) -> None:
+        schema = f'"{self.schema}"'
+        async with conn.transaction():
+            # Serialise concurrent first connections: only one of them creates the tables.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            await conn.execute(f"SET search_path TO {schema}")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS _mainspring_migrations (name TEXT PRIMARY KEY, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            cursor = await conn.execute("SELECT name FROM _mainspring_migrations")
+            done = {row[0] for row in await cursor.fetchall()}
+            for name, sql in MIGRATIONS:
+                if name not in done:
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO _mainspring_migrations (name) VALUES (%s)", (name,)
+                    )
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchall() if cursor.description else []
+            except psycopg.Error as exc:
+                raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
+
+    async def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        import psycopg
+
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                cursor = await conn.execute(sql, params)
+                return cursor.rowcount
+            except psycopg.Error as exc:
+                raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
+
+    async def put(self, entries: Sequence[MemoryEntry]) -> None:
+        """Insert or replace entries in one transaction (pipelined)."""
+        import psycopg
+        from psycopg.types.json import Jsonb
+
+        rows = [
+            (
+                e.id,
+                e.namespace,
+                e.kind,
+                e.content,
+                e.importance,
+                e.created_at,
+                e.accessed_at,
+                e.access_count,
+                Jsonb(e.metadata),
+                e.expires_at,
+                None if e.embedding is None else list(e.embedding),
+                e.size,
+            )
+            for e in entries
+        ]
+        updates = ", ".join(
+            f"{c.strip()} = EXCLUDED.{c.strip()}" for c in [*_COLUMNS.split(","), "size"]
+        )
+        sql = (
+            f"INSERT INTO entries ({_COLUMNS}, size) VALUES "
+            f"(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT (namespace, id) DO UPDATE SET {updates}"
+        )
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                async with conn.transaction(), conn.cursor() as cursor:
+                    await cursor.executemany(sql, rows)
+            except psycopg.Error as exc:
+                raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
+
+    async def find(self, namespace: str, where: EntryFilter) -> list[MemoryEntry]:
+        """Entries matching `where`."""
+        clause, params = where_clause("postgres", namespace, where)
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM entries WHERE {clause}{order_limit(where)}", params
+        )
+        return [_row_to_entry(row) for row in rows]
+
+    async def search(
+        self,
+        namespace: str,
+        text: str,
+        *,
+        kinds: Sequence[MemoryKind],
+        limit: int,
+        now: float,
+        embedding: Sequence[float] | None = None,
+    ) -> list[Hit]:
+        """`ts_rank_cd` full-text relevance; `embedding` uses cosine similarity."""
+        if embedding is not None:
+            return await self._semantic(namespace, embedding, kinds=kinds, limit=limit, now=now)
+        lexemes = await self._selective(query_words(text))
+        if not lexemes:
+            return []
+        kind_sql, kind_params = kinds_clause("postgres", kinds)
+        sql = (
+            f"SELECT {_COLUMNS}, ts_rank_cd(tsv, q) AS score "
+            "FROM entries, CAST(%s AS tsquery) AS q "
+            f"WHERE namespace = %s AND {kind_sql} AND tsv @@ q "
+            "AND (expires_at IS NULL OR expires_at > %s) "
+            "ORDER BY score DESC, seq LIMIT %s"
+        )
+        query = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in lexemes)
+        rows = await self._fetch(sql, [query, namespace, *kind_params, now, limit])
+        return [Hit(_row_to_entry(row), float(row[11])) for row in rows]
+
+    async def _selective(self, words: list[str]) -> list[str]:
+        """The query's lexemes (english stemming, stop words dropped), minus near-ubiquitous ones.
+
+        A lexeme that ANALYZE found in more than `max_term_share` of all entries (and in more
+        than `min_pruned_docs`) weighs little in the ranking yet makes PostgreSQL rank most of the
+        table, so it is left out. The statistics come from `pg_stats` (kept by autovacuum) and
+        are cached for five minutes.
+        """
+        if not words:
+            return []
+        rows = await self._fetch(
+            "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', w))) "
+            "FROM unnest(CAST(%s AS text[])) AS w",
+            (words,),
+        )
+        lexemes = sorted(row[0] for row in rows)
+        common = await self._common_lexemes()
+        return [lexeme for lexeme in lexemes if lexeme not in common]
+
+    async def _common_lexemes(self) -> frozenset[str]:
+        cached = self._common.get("")
+        if cached is not None:
+            return cached
+        rows = await self._fetch(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+            "FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+            "WHERE s.schemaname = %s AND s.tablename = 'entries' AND s.attname = 'tsv'",
+            (self.schema,),
+        )
+        common: frozenset[str] = frozenset()
+        if rows and rows[0][0] is not None:
+            elems, freqs, total = rows[0]
+            threshold = max(self.max_term_share, self.min_pruned_docs / max(total, 1.0))
+            common = frozenset(e for e, f in zip(elems, freqs, strict=False) if f > threshold)
+        self._common[""] = common
+        return common
+
+    async def _semantic(
+        self,
+        namespace: str,
+        embedding: Sequence[float],
+        *,
+        kinds: Sequence[MemoryKind],
+        limit: int,
+        now: float,
+    ) -> list[Hit]:
+        """Cosine similarity against every live vector of the namespace (see `_vectors`)."""
+        kind_sql, kind_params = kinds_clause("postgres", kinds)
+        sql = (
+            f"SELECT id, embedding FROM entries WHERE namespace = %s AND {kind_sql} "
+            "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > %s)"
+        )
+        vectors = [
+            (row[0], row[1]) for row in await self._fetch(sql, [namespace, *kind_params, now])
+        ]
+        best = most_similar(vectors, embedding, limit)
+        found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=[i for i, _ in best]))}
+        return [Hit(found[i], score) for i, score in best if i in found]
+
+    async def ranked(
+        self,
+        namespace: str,
+        prior: Prior,
+        *,
+        kinds: Sequence[MemoryKind],
+        limit: int,
+        now: float,
+        lowest: bool = False,
+    ) -> list[MemoryEntry]:
+        """Entries by `log_prior`, via the threshold algorithm over two indexes."""
+        kind_sql, kind_params = kinds_clause("postgres", kinds)
+
+        async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[RankKey]:
+            direction = "DESC" if descending else "ASC"
+            sql = (
+                f"SELECT {KEY_COLUMNS} FROM entries WHERE namespace = %s AND {kind_sql} "
+                "AND (expires_at IS NULL OR expires_at > %s) "
+                f"ORDER BY {column} {direction} LIMIT %s OFFSET %s"
+            )
+            params = [namespace, *kind_params, now, count, offset]
+            return [RankKey(*row) for row in await self._fetch(sql, params)]
+
+        ids = await top_by_prior(fetch, prior, limit, lowest)
+        found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=ids))}
+        return [found[i] for i in ids if i in found]
+
+    async def touch(self, namespace: str, ids: Sequence[str], at: float) -> None:
+        """Mark entries accessed at `at`."""
+        if ids:
+            await self._execute(
+                "UPDATE entries SET accessed_at = greatest(accessed_at, %s), "
+                "access_count = access_count + 1 WHERE namespace = %s AND id = ANY(%s)",
+                (at, namespace, list(ids)),
+            )
+
+    async def delete(self, namespace: str, where: EntryFilter) -> int:
+        """Delete matching entries."""
+        clause, params = where_clause("postgres", namespace, where)
+        if where.limit is not None:
+            clause = f"seq IN (SELECT seq FROM entries WHERE {clause}{order_limit(where)})"
+        return await self._execute(f"DELETE FROM entries WHERE {clause}", params)
+
+    async def count(self, namespace: str, name: str, n: int = 1) -> None:
+        """Add `n` to a persistent counter."""
+        await self._execute(
+            "INSERT INTO counters (namespace, name, value) VALUES (%s, %s, %s) "
+            "ON CONFLICT (namespace, name) DO UPDATE SET value = counters.value + EXCLUDED.value",
+            (namespace, name, n),
+        )
+
+    async def stats(self, namespace: str) -> StoreStats:
+        """Counts and bytes per kind, and the counters."""
+        rows = await self._fetch(
+            "SELECT kind, count(*), coalesce(sum(size), 0) FROM entries "
+            "WHERE namespace = %s GROUP BY kind",
+            (namespace,),
+        )
+        counters = await self._fetch(
+            "SELECT name, value FROM counters WHERE namespace = %s", (namespace,)
+        )
+        return StoreStats(
+            namespace=namespace,
+            entries={kind: int(n) for kind, n, _ in rows},
+            bytes={kind: int(size) for kind, _, size in rows},
+            counters={name: int(value) for name, value in counters},
+        )
+
+    async def namespaces(self) -> list[str]:
+        """Every namespace that holds entries."""
+        rows = await self._fetch("SELECT DISTINCT namespace FROM entries ORDER BY 1")
+        return [row[0] for row in rows]
+
+    async def analyze(self) -> None:
+        """Refresh the statistics search pruning reads (autovacuum also does it on its own)."""
+        await self._execute("ANALYZE entries")
+        self._common.clear()
+
+    async def drop_schema(self) -> None:
+        """Drop the whole schema and everything in it (tests and teardown)."""
+        await self._execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    async def close(self) -> None:
+        """Close the connection."""
+        async with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                await self._conn.close()

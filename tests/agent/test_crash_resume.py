@@ -1,0 +1,84 @@
+"""SIGKILL a real agent process at random points, resume it, and check nothing ran twice."""
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).with_name("crash_worker.py")
+EXPECTED = "receipt: 3; charged 3; 4; 5; charged 9"
+KILLS = 50
+
+
+def spawn(db: Path, effects: Path) -> subprocess.Popen[str]:
+    """A worker with its imports done, waiting for a run id (spawned ahead: startup is slow)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), str(db), str(effects)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    return proc
+
+
+def go(proc: subprocess.Popen[str], run_id: str) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.stdin.write(run_id + "\n")
+    proc.stdin.flush()
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    reason, text = out.splitlines()[-2:]
+    return reason, text
+
+
+def uninterrupted(tmp_path: Path) -> tuple[str, float]:
+    proc = spawn(tmp_path / "clean.db", tmp_path / "clean.effects")
+    go(proc, "clean")
+    began = time.monotonic()
+    reason, text = finish(proc)
+    assert reason == "final_answer"
+    return text, time.monotonic() - began
+
+
+@pytest.mark.slow
+def test_random_sigkills_never_repeat_work(tmp_path: Path) -> None:
+    output, duration = uninterrupted(tmp_path)
+    assert output == EXPECTED
+    rng = random.Random(20261125)
+    db, effects = tmp_path / "runs.db", tmp_path / "effects.log"
+    kills, runs, killed_in = 0, 1, set()
+    spare = spawn(db, effects)
+    while True:
+        proc, spare = spare, spawn(db, effects)
+        run_id = f"run-{runs}"
+        go(proc, run_id)
+        if kills < KILLS:
+            time.sleep(rng.uniform(0, duration * 1.1))
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+                kills += 1
+                killed_in.add(run_id)
+                continue
+        assert finish(proc) == ("final_answer", EXPECTED), run_id
+        if kills >= KILLS:
+            break
+        runs += 1
+    spare.kill()
+    spare.communicate()
+    charges = [line for line in effects.read_text().splitlines() if line.startswith("charge")]
+    # Two charges per run, each under its own idempotency key, each exactly once.
+    assert len(charges) == 2 * runs
+    assert len(set(charges)) == len(charges)
+    assert len(killed_in) > 1
