@@ -1,7 +1,7 @@
 """One side of the agent throughput benchmark, in its own process so its peak RSS is its own.
 
-Run: python -m bench._agent_client (mainspring|bare) BASE_URL RUNS. Prints a JSON line with the
-wall time, runs per second and peak RSS.
+Run: python -m bench._agent_client (mainspring|sharded|bare) BASE_URL RUNS.
+Prints a JSON line with the wall time, runs per second and peak RSS.
 """
 
 from __future__ import annotations
@@ -20,15 +20,37 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-async def bare_run(client: httpx.AsyncClient, base_url: str) -> str:
-    """The practical limit: the same requests with no framework at all."""
+class Pools:
+    """`count` small httpx clients used in turn, each behind a semaphore of its size.
+
+    One big httpx pool rescans all its connections on every request (milliseconds of CPU each
+    at this concurrency); small pools are the practical limit for any httpx client, and the
+    same pooling the OpenAI adapter uses.
+    """
+
+    def __init__(self, count: int, size: int) -> None:
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        self.clients = [httpx.AsyncClient(limits=limits, timeout=120) for _ in range(count)]
+        self.gates = [asyncio.Semaphore(size) for _ in range(count)]
+        self.turn = 0
+
+    async def post(self, url: str, body: dict[str, object]) -> httpx.Response:
+        self.turn = (self.turn + 1) % len(self.clients)
+        async with self.gates[self.turn]:
+            return await self.clients[self.turn].post(url, json=body)
+
+
+async def bare_run(client: httpx.AsyncClient | Pools, base_url: str) -> str:
+    """The same requests with no framework at all."""
     messages: list[dict[str, object]] = [{"role": "user", "content": "add things"}]
     tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
     while True:
-        response = await client.post(
-            f"{base_url}/chat/completions",
-            json={"model": "bench", "messages": messages, "tools": tools},
-        )
+        body = {"model": "bench", "messages": messages, "tools": tools}
+        url = f"{base_url}/chat/completions"
+        if isinstance(client, Pools):
+            response = await client.post(url, body)
+        else:
+            response = await client.post(url, json=body)
         message = response.json()["choices"][0]["message"]
         messages.append(message)
         if not message.get("tool_calls"):
@@ -43,6 +65,15 @@ async def bare_run(client: httpx.AsyncClient, base_url: str) -> str:
 async def bare(base_url: str, runs: int) -> list[str]:
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=None), timeout=120) as c:
         return await asyncio.gather(*(bare_run(c, base_url) for _ in range(runs)))
+
+
+async def sharded(base_url: str, runs: int) -> list[str]:
+    pools = Pools(8, 8)
+    try:
+        return await asyncio.gather(*(bare_run(pools, base_url) for _ in range(runs)))
+    finally:
+        for client in pools.clients:
+            await client.aclose()
 
 
 async def framework(base_url: str, runs: int) -> list[str]:
@@ -63,7 +94,8 @@ async def framework(base_url: str, runs: int) -> list[str]:
 def main() -> None:
     mode, base_url, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     started = time.perf_counter()
-    outputs = asyncio.run(bare(base_url, runs) if mode == "bare" else framework(base_url, runs))
+    chosen = {"bare": bare, "sharded": sharded, "mainspring": framework}[mode]
+    outputs = asyncio.run(chosen(base_url, runs))
     elapsed = time.perf_counter() - started
     assert len(outputs) == runs and outputs[0] == "done after 5 steps", outputs[0]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -91,7 +91,7 @@ def _client(mode: str, base_url: str, runs: int) -> dict[str, float]:
     return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _throughput(runs: int = 1000) -> tuple[dict[str, float], dict[str, float]]:
+def _throughput(runs: int = 1000) -> dict[str, dict[str, float]]:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "bench._fake_openai", str(port), "0.05"], cwd=ROOT
@@ -104,21 +104,24 @@ def _throughput(runs: int = 1000) -> tuple[dict[str, float], dict[str, float]]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        _client("bare", base_url, 50)  # warm the server up
-        bare = min((_client("bare", base_url, runs) for _ in range(2)), key=lambda r: r["seconds"])
-        ours = min(
-            (_client("mainspring", base_url, runs) for _ in range(2)), key=lambda r: r["seconds"]
-        )
+        _client("sharded", base_url, 50)  # warm the server up
+        return {
+            mode: min((_client(mode, base_url, runs) for _ in range(2)), key=lambda r: r["seconds"])
+            for mode in ("bare", "sharded", "mainspring")
+        }
     finally:
         server.terminate()
         server.wait()
-    return bare, ours
+
+
+def _row(label: str, r: dict[str, float]) -> str:
+    return f"| {label} | {r['seconds']:.2f} | {r['runs_per_s']:.0f} | {r['peak_rss_mb']:.0f} |"
 
 
 def main() -> str:
     per_step = asyncio.run(_loop_overhead())
-    bare, ours = _throughput()
-    ratio = ours["runs_per_s"] / bare["runs_per_s"]
+    runs = _throughput()
+    ratio = runs["mainspring"]["runs_per_s"] / runs["sharded"]["runs_per_s"]
     return "\n".join(
         [
             "## Agent loop (`bench/agent.py`)",
@@ -128,16 +131,18 @@ def main() -> str:
             "Target: under 100 µs.",
             "",
             "1,000 concurrent runs of 5 tool-calling steps against a fake OpenAI-compatible server "
-            "(separate process, answers after 50 ms); best of 2:",
+            "(separate process, answers after 50 ms); each client in its own process; best of 2:",
             "",
             "| client | wall s | runs/s | peak RSS MB |",
             "| --- | ---: | ---: | ---: |",
-            f"| bare httpx + asyncio loop | {bare['seconds']:.2f} | {bare['runs_per_s']:.0f} | "
-            f"{bare['peak_rss_mb']:.0f} |",
-            f"| mainspring Agent (OpenAI adapter, guarded tool) | {ours['seconds']:.2f} | "
-            f"{ours['runs_per_s']:.0f} | {ours['peak_rss_mb']:.0f} |",
+            _row("bare httpx + asyncio, one default client", runs["bare"]),
+            _row(
+                "bare httpx + asyncio, 8 pools x 8 connections (practical limit)", runs["sharded"]
+            ),
+            _row("mainspring Agent (OpenAI adapter, guarded tool)", runs["mainspring"]),
             "",
-            f"mainspring reaches **{ratio:.2f}x** the bare loop's throughput "
-            "(target: at least 0.8x).",
+            f"mainspring reaches **{ratio:.2f}x** the practical limit's throughput "
+            "(target: at least 0.8x). One default httpx client is far slower: httpcore rescans "
+            "its whole pool on every request, so both the limit and the adapter use small pools.",
         ]
     )

@@ -117,12 +117,36 @@ TASKS = [
     Task("What is 17 * 23?", "calculator", {"expression": "17 * 23"}),
     Task("Calculate 1234 + 5678.", "calculator", {"expression": "1234 + 5678"}),
     Task("What is 144 / 12?", "calculator", {"expression": "144 / 12"}),
-    Task("Convert 10 km to miles.", "convert_units", {"value": 10, "from_unit": "km", "to_unit": "miles"}),
-    Task("How many pounds is 5 kg?", "convert_units", {"value": 5, "from_unit": "kg", "to_unit": "pounds"}),
-    Task("Convert 30 celsius to fahrenheit.", "convert_units", {"value": 30, "from_unit": "celsius", "to_unit": "fahrenheit"}),
-    Task("Translate 'good morning' into French.", "translate", {"text": "good morning", "target_language": "French"}),
-    Task("How do you say 'thank you' in Spanish?", "translate", {"text": "thank you", "target_language": "Spanish"}),
-    Task("Translate 'where is the station' to German.", "translate", {"text": "where is the station", "target_language": "German"}),
+    Task(
+        "Convert 10 km to miles.",
+        "convert_units",
+        {"value": 10, "from_unit": "km", "to_unit": "miles"},
+    ),
+    Task(
+        "How many pounds is 5 kg?",
+        "convert_units",
+        {"value": 5, "from_unit": "kg", "to_unit": "pounds"},
+    ),
+    Task(
+        "Convert 30 celsius to fahrenheit.",
+        "convert_units",
+        {"value": 30, "from_unit": "celsius", "to_unit": "fahrenheit"},
+    ),
+    Task(
+        "Translate 'good morning' into French.",
+        "translate",
+        {"text": "good morning", "target_language": "French"},
+    ),
+    Task(
+        "How do you say 'thank you' in Spanish?",
+        "translate",
+        {"text": "thank you", "target_language": "Spanish"},
+    ),
+    Task(
+        "Translate 'where is the station' to German.",
+        "translate",
+        {"text": "where is the station", "target_language": "German"},
+    ),
     Task("What is the stock price of AAPL?", "get_stock_price", {"ticker": "AAPL"}),
     Task("How much is MSFT stock trading at?", "get_stock_price", {"ticker": "MSFT"}),
     Task("Get me the share price for TSLA.", "get_stock_price", {"ticker": "TSLA"}),
@@ -134,8 +158,12 @@ TASKS = [
     Task("Give me the definition of ubiquitous.", "define_word", {"word": "ubiquitous"}),
     Task("Is it sunny in Madrid right now?", "get_weather", {"city": "Madrid"}),
     Task("What is 99 - 45?", "calculator", {"expression": "99 - 45"}),
-    Task("Convert 100 meters to feet.", "convert_units", {"value": 100, "from_unit": "meters", "to_unit": "feet"}),
-]  # fmt: skip
+    Task(
+        "Convert 100 meters to feet.",
+        "convert_units",
+        {"value": 100, "from_unit": "meters", "to_unit": "feet"},
+    ),
+]
 
 
 def _norm(value: Any) -> Any:

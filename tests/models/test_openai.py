@@ -294,3 +294,12 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
 def test_repr_never_shows_the_key(server: ScriptedServer, model: Make) -> None:
     m = model(server)
     assert "sk-secret" not in repr(m) and "sk-secret" not in repr(m._http)
+
+
+async def test_plain_json_answer_to_a_stream_request_is_an_error(
+    server: ScriptedServer, model: Make
+) -> None:
+    server.add(Reply(json=completion({"role": "assistant", "content": "hi"})))
+    with pytest.raises(ModelResponseError, match="plain JSON"):
+        async for _ in model(server).stream(USER):
+            pass

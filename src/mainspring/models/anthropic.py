@@ -103,7 +103,7 @@ class AnthropicModel:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ModelSettings()
         self.pricing = lookup_pricing("anthropic", model) if pricing is _UNSET else pricing
-        self.tokenizer = tokenizer or default_tokenizer()
+        self._tokenizer = tokenizer
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if api_key:
             headers["x-api-key"] = api_key
@@ -115,6 +115,13 @@ class AnthropicModel:
             timeout=timeout,
             client=client,
         )
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The o200k estimate (or the tokenizer given), loaded on first use."""
+        if self._tokenizer is None:
+            self._tokenizer = default_tokenizer()
+        return self._tokenizer
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self.model!r}, base_url={self.base_url!r})"
@@ -141,7 +148,10 @@ class AnthropicModel:
                 for t in tools
             ]
             if settings.tool_choice is not None:
-                choice: dict[str, Any] = dict(_TOOL_CHOICE[settings.tool_choice])
+                choice: dict[str, Any] = dict(
+                    _TOOL_CHOICE.get(settings.tool_choice)
+                    or {"type": "tool", "name": settings.tool_choice}
+                )
                 if settings.parallel_tool_calls is False and choice["type"] != "none":
                     choice["disable_parallel_tool_use"] = True
                 payload["tool_choice"] = choice

@@ -29,7 +29,8 @@ class ModelSettings:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
-    tool_choice: ToolChoice | None = None
+    tool_choice: ToolChoice | str | None = None
+    """"auto", "required" (some tool), "none", or the name of the one tool to call."""
     parallel_tool_calls: bool | None = None
     timeout: float | None = None
     """Seconds for one HTTP attempt (connect + read); the adapter's default when unset."""
@@ -138,10 +139,13 @@ class Model(Protocol):
     """A language model behind one wire format. Name it `provider:model` in the registry."""
 
     name: str
-    tokenizer: Tokenizer
-    """Counts a prompt before it is sent, so budgets can refuse an over-cap call."""
     pricing: Pricing | None
     """Dollars per token; `None` when unknown (costs are then reported as 0)."""
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Counts a prompt before it is sent, so budgets can refuse an over-cap call."""
+        ...
 
     async def request(
         self,

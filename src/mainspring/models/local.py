@@ -334,8 +334,11 @@ class LocalModel:
         self, messages: Sequence[Message], tools: Sequence[ToolDefinition], settings: ModelSettings
     ) -> ModelResponse:
         chat = tool_step_messages(messages, tools)
-        names = [t.name for t in tools]
-        answer = ANSWER_TOOL if settings.tool_choice != "required" else None
+        choice = settings.tool_choice
+        names = [t.name for t in tools if choice in (None, "auto", "required", t.name)]
+        if not names:
+            raise ConfigurationError(f"tool_choice {choice!r} names no tool on offer")
+        answer = ANSWER_TOOL if choice in (None, "auto") else None
         by_name = {t.name: t for t in tools}
 
         def work() -> tuple[str, Generation]:

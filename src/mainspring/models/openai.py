@@ -77,8 +77,11 @@ def _settings_json(settings: ModelSettings, has_tools: bool) -> dict[str, Any]:
             "json_schema": {"name": "response", "schema": settings.response_schema},
         }
     if has_tools:
-        if settings.tool_choice is not None:
-            out["tool_choice"] = settings.tool_choice
+        choice = settings.tool_choice
+        if choice in ("auto", "required", "none"):
+            out["tool_choice"] = choice
+        elif choice is not None:
+            out["tool_choice"] = {"type": "function", "function": {"name": choice}}
         if settings.parallel_tool_calls is not None:
             out["parallel_tool_calls"] = settings.parallel_tool_calls
     return out
@@ -119,7 +122,7 @@ class OpenAIModel:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ModelSettings()
         self.pricing = lookup_pricing("openai", model) if pricing is _UNSET else pricing
-        self.tokenizer = tokenizer or BPETokenizer.for_model(model)
+        self._tokenizer = tokenizer
         self.stream_usage = stream_usage
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = HTTPTransport(
@@ -130,6 +133,13 @@ class OpenAIModel:
             timeout=timeout,
             client=client,
         )
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The model's BPE, loaded on first use (its tables take ~100 MB)."""
+        if self._tokenizer is None:
+            self._tokenizer = BPETokenizer.for_model(self.model)
+        return self._tokenizer
 
     def __repr__(self) -> str:
         return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
