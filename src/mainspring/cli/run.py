@@ -30,8 +30,9 @@ from mainspring.errors import ConfigurationError
 from mainspring.models.base import Model
 from mainspring.models.registry import resolve_model
 from mainspring.runs import SqliteRunStore
+from mainspring.sandbox import detect_sandbox
 from mainspring.tools import JsonlEventSink, ToolExecutor, ToolRegistry
-from mainspring.tools.builtin import builtin_tools
+from mainspring.tools.builtin import builtin_tools, python_tool, shell_tool
 
 _KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
@@ -109,12 +110,22 @@ async def _run(agent: Agent, task: str, as_json: bool, console: Console) -> RunR
     return result
 
 
-def make_agent(settings: Settings, model: Model, protocol: str, budget: Budget) -> Agent:
-    """The CLI's agent: built-in tools, events and audit under the data directory, runs recorded."""
+def make_agent(
+    settings: Settings, model: Model, protocol: str, budget: Budget, *, code: bool = False
+) -> Agent:
+    """The CLI's agent: built-in tools, events and audit under the data directory, runs recorded.
+
+    With `code`, the sandboxed `python` and `shell` tools join the built-in ones, in the
+    strongest jail this host supports.
+    """
     data = settings.data_dir
     audit = AuditSink(JsonlAuditLog(data / "audit.jsonl"))
+    tools = builtin_tools()
+    if code:
+        jail = detect_sandbox()
+        tools += [python_tool(jail), shell_tool(jail)]
     executor = ToolExecutor(
-        ToolRegistry(builtin_tools()),
+        ToolRegistry(tools),
         sinks=[JsonlEventSink(settings.event_log_path), audit],
         default_timeout=settings.default_tool_timeout,
     )
@@ -142,6 +153,9 @@ def run_command(
     plan: Annotated[
         bool, typer.Option("--plan", help="Plan the task first; show the plan and its steps live.")
     ] = False,
+    code: Annotated[
+        bool, typer.Option("--code", help="Also offer the sandboxed python and shell tools.")
+    ] = False,
 ) -> None:
     """Run the agent on a task with the built-in tools and show each step as it happens."""
     if protocol not in ("native", "react"):
@@ -149,7 +163,7 @@ def run_command(
     settings = load_settings()
     chosen = build_model(model or settings.model, base_url or settings.base_url)
     budget = Budget(max_iterations=max_iterations, max_cost_usd=max_cost)
-    agent = make_agent(settings, chosen, protocol, budget)
+    agent = make_agent(settings, chosen, protocol, budget, code=code)
     console = Console(file=sys.stdout)
     if plan:
         from mainspring.cli.plan_view import run_planned
