@@ -100,6 +100,19 @@ def seal(entry: AuditEntry, seq: int, prev: str, key: bytes | None) -> AuditReco
     return AuditRecord(seq, entry, prev, compute_hash(body, key))
 
 
+def seal_all(
+    entries: Sequence[AuditEntry], seq: int, prev: str, key: bytes | None
+) -> list[AuditRecord]:
+    """Seal entries in order after the record (`seq`, `prev`); each links to the one before."""
+    records = []
+    for entry in entries:
+        seq += 1
+        record = seal(entry, seq, prev, key)
+        prev = record.hash
+        records.append(record)
+    return records
+
+
 def entry_from_body(body: Mapping[str, Any]) -> AuditEntry:
     """Rebuild the entry of a stored record."""
     return AuditEntry(

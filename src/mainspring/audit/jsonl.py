@@ -20,7 +20,7 @@ from typing import IO, Any, Literal
 
 import anyio
 
-from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal
+from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal_all
 from mainspring.errors import AuditLogError
 
 FsyncPolicy = Literal["always", "batch", "never"]
@@ -95,19 +95,14 @@ class JsonlAuditLog:
         async with self._lock:
             if self._handle is None:
                 await anyio.to_thread.run_sync(self._open)
-            records = []
-            seq, prev = self._seq, self._prev
-            for entry in entries:
-                seq += 1
-                record = seal(entry, seq, prev, self._key)
-                prev = record.hash
-                records.append(record)
+            records = seal_all(entries, self._seq, self._prev, self._key)
             text = "".join(r.to_json() + "\n" for r in records)
             try:
                 await anyio.to_thread.run_sync(self._write, text)
             except OSError as exc:
                 raise AuditLogError(f"cannot write audit log {str(self.path)!r}: {exc}") from exc
-            self._seq, self._prev = seq, prev
+            if records:
+                self._seq, self._prev = records[-1].seq, records[-1].hash
             return records
 
     async def head(self) -> tuple[int, str]:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal
-from mainspring.errors import AuditLogError, MissingExtraError
+from mainspring._postgres import connect, load_psycopg
+from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal_all
+from mainspring.errors import AuditLogError
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -39,11 +40,7 @@ INSERT INTO {schema}.audit_head (id, seq, hash) VALUES (1, 0, '{genesis}') ON CO
 
 
 def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise MissingExtraError("PostgresAuditLog", "postgres") from exc
-    return psycopg
+    return load_psycopg("PostgresAuditLog")
 
 
 class PostgresAuditLog:
@@ -62,12 +59,11 @@ class PostgresAuditLog:
         if self._conn is None or self._conn.closed:
             psycopg = _psycopg()
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                # Concurrent `CREATE ... IF NOT EXISTS` races in PostgreSQL; an advisory lock
-                # serialises schema setup between processes starting together.
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(7346029111)")
-                    await conn.execute(_SCHEMA.format(schema=self.schema, genesis=GENESIS))
+                conn = await connect(
+                    self.url,
+                    _SCHEMA.format(schema=self.schema, genesis=GENESIS),
+                    feature="PostgresAuditLog",
+                )
             except psycopg.Error as exc:
                 raise AuditLogError(f"cannot open the audit log at {self.url!r}: {exc}") from exc
             self._conn = conn
@@ -86,12 +82,9 @@ class PostgresAuditLog:
                     )
                     head = await cursor.fetchone()
                     seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-                    records = []
-                    for entry in entries:
-                        seq += 1
-                        record = seal(entry, seq, prev, self._key)
-                        prev = record.hash
-                        records.append(record)
+                    records = seal_all(entries, seq, prev, self._key)
+                    if records:
+                        seq, prev = records[-1].seq, records[-1].hash
                     async with conn.cursor() as cur:
                         await cur.executemany(
                             f"INSERT INTO {s}.audit_log (seq, run_id, name, body) "

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal
+from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal_all
 from mainspring.audit.jsonl import FsyncPolicy
 from mainspring.errors import AuditLogError
 
@@ -81,18 +81,13 @@ class SqliteAuditLog:
         async with self._lock:
             if self._db is None:
                 await anyio.to_thread.run_sync(self._open)
-            records = []
-            seq, prev = self._seq, self._prev
-            for entry in entries:
-                seq += 1
-                record = seal(entry, seq, prev, self._key)
-                prev = record.hash
-                records.append(record)
+            records = seal_all(entries, self._seq, self._prev, self._key)
             try:
                 await anyio.to_thread.run_sync(self._insert, records)
             except sqlite3.Error as exc:
                 raise AuditLogError(f"cannot write audit log {str(self.path)!r}: {exc}") from exc
-            self._seq, self._prev = seq, prev
+            if records:
+                self._seq, self._prev = records[-1].seq, records[-1].hash
             return records
 
     async def bodies(self) -> AsyncIterator[Any]:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from mainspring.errors import MissingExtraError, RunNotFoundError, RunStoreError
+from mainspring._postgres import connect, load_psycopg
+from mainspring.errors import RunNotFoundError, RunStoreError
 from mainspring.runs.base import (
     EVENT_ADAPTER,
     INFO_ADAPTER,
@@ -47,11 +48,7 @@ CREATE TABLE IF NOT EXISTS {schema}.run_events (
 
 
 def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise MissingExtraError("PostgresRunStore", "postgres") from exc
-    return psycopg
+    return load_psycopg("PostgresRunStore")
 
 
 class PostgresRunStore:
@@ -69,12 +66,9 @@ class PostgresRunStore:
         if self._conn is None or self._conn.closed:
             psycopg = _psycopg()
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                # Concurrent `CREATE ... IF NOT EXISTS` races in PostgreSQL; an advisory lock
-                # serialises schema setup between processes starting together.
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(7346029111)")
-                    await conn.execute(_SCHEMA.format(schema=self.schema))
+                conn = await connect(
+                    self.url, _SCHEMA.format(schema=self.schema), feature="PostgresRunStore"
+                )
             except psycopg.Error as exc:
                 raise RunStoreError(f"cannot open the run store at {self.url!r}: {exc}") from exc
             self._conn = conn
