@@ -7,7 +7,6 @@ are pure functions, and the I/O (model, tools, journal, memory, audit) sits in s
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -45,6 +44,7 @@ from mainspring.models.base import (
     cost_of,
 )
 from mainspring.models.base import TextDelta as ModelTextDelta
+from mainspring.runs.base import utc_now
 from mainspring.tokens import Tokenizer
 from mainspring.tools.base import Approver, CallContext, Principal
 
@@ -439,7 +439,7 @@ class AgentLoop:
             AuditEntry(
                 "model_call",
                 self.config.model.name,
-                time=_iso_now(),
+                time=utc_now(),
                 run_id=self.state.run_id,
                 principal=self.config.principal.id,
                 outcome="ok" if error is None else "error",
@@ -462,7 +462,3 @@ def _not_run(call: ToolCall) -> ToolResult:
     return ToolResult(
         call.id, False, message, error=ToolError("tool_error", message), tool=call.name
     )
-
-
-def _iso_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
