@@ -11,6 +11,7 @@ from mainspring.messages import Usage
 
 if TYPE_CHECKING:
     from mainspring.agent.agent import Agent
+    from mainspring.planning import PlanResult
 
 
 async def run_planned(agent: Agent, task: str, *, budget: Budget | None, auto: bool) -> RunResult:
@@ -25,14 +26,25 @@ async def run_planned(agent: Agent, task: str, *, budget: Budget | None, auto: b
             direct = await agent.run(task, budget=budget, planning="never")
             return _with_usage(direct, spent)
     result = await PlanExecutor(agent, planner, budget=budget).run(task)
-    steps = result.steps.values()
+    return _with_usage(as_run_result(result), spent)
+
+
+async def resume_planned(agent: Agent, run_id: str) -> RunResult:
+    """Continue a recorded plan run (see `PlanExecutor.resume`)."""
+    from mainspring.planning import PlanExecutor
+
+    return as_run_result(await PlanExecutor(agent).resume(run_id))
+
+
+def as_run_result(result: PlanResult) -> RunResult:
+    """A plan's outcome as one run's result."""
     return RunResult(
         result.output,
         stop_reason=result.stop_reason,
         run_id=result.run_id,
         steps=len(result.steps),
-        tool_calls=sum(s.tool_calls for s in steps),
-        usage=result.usage + spent,
+        tool_calls=sum(s.tool_calls for s in result.steps.values()),
+        usage=result.usage,
         error=result.error,
     )
 

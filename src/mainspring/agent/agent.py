@@ -160,6 +160,10 @@ class Agent:
             raise ConfigurationError("resume() needs the agent's run_store to read the run from")
         record = await self.run_store.load(run_id)
         info = record.info
+        if info.settings.get("kind") == "plan":
+            from mainspring.agent._planned import resume_planned
+
+            return await resume_planned(self, run_id)
         if info.status in ("completed", "cancelled"):
             return RunResult(
                 info.output or "",

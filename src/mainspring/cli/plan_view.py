@@ -7,6 +7,7 @@ from rich.live import Live
 from rich.tree import Tree
 
 from mainspring.agent import Agent, RunResult
+from mainspring.agent._planned import as_run_result
 from mainspring.planning import (
     Plan,
     PlanCreated,
@@ -38,15 +39,7 @@ def plan_tree(plan: Plan, status: dict[str, str], notes: dict[str, str]) -> Tree
 
 def to_run_result(result: PlanResult) -> RunResult:
     """A plan's outcome in the shape `mainspring run` prints."""
-    return RunResult(
-        result.output,
-        stop_reason=result.stop_reason,
-        run_id=result.run_id,
-        steps=len(result.steps),
-        tool_calls=sum(s.tool_calls for s in result.steps.values()),
-        usage=result.usage,
-        error=result.error,
-    )
+    return as_run_result(result)
 
 
 class _Progress:

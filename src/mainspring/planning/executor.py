@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from mainspring.agent.agent import Agent
 from mainspring.agent.budget import Budget, Spent, StopReason, check_before_model_call
 from mainspring.agent.events import RunResult
-from mainspring.errors import ModelError, PlanError
+from mainspring.errors import ConfigurationError, ModelError, PlanError, RunNotFoundError
 from mainspring.messages import Message, Usage
 from mainspring.models.base import cost_of, count_prompt_tokens
 from mainspring.planning.plan import Plan, Step
 from mainspring.planning.planner import Planner
+from mainspring.planning.record import PlanRecorder, plan_record
+from mainspring.runs.base import RunInfo, RunStore
 
 _BUDGET_STOPS = frozenset({"max_tokens", "max_cost", "max_seconds", "max_tool_calls"})
 
@@ -233,24 +235,73 @@ class PlanExecutor:
         self, plan: Plan, *, planning_usage: Usage | None = None
     ) -> AsyncIterator[PlanEvent]:
         """Run a plan: ready steps concurrently, replanning on failure, then the synthesis."""
-        run = _PlanRun(self, plan, planning_usage or Usage())
+        run_id = f"plan_{uuid.uuid4().hex[:12]}"
+        info = RunInfo(run_id=run_id, task=plan.task, model=self.agent.model.name)
+        run = _PlanRun(
+            self, [plan], planning_usage or Usage(), PlanRecorder(self.agent.run_store, info)
+        )
+        await run.recorder.save(run.plans, 0, new=True, usage=run.ledger.usage)
         async for event in run.events():
             yield event
+
+    async def resume(self, run_id: str) -> PlanResult:
+        """Continue a recorded plan run whose process died; finished steps are not repeated."""
+        store = self.agent.run_store
+        if store is None:
+            raise ConfigurationError("resume() needs the agent's run_store to read the plan from")
+        record = await store.load(run_id)
+        plans = plan_record(record)
+        info = record.info
+        if info.status in ("completed", "cancelled"):
+            return PlanResult(
+                info.output or "",
+                info.stop_reason or "cancelled",  # type: ignore[arg-type]
+                run_id,
+                tuple(plans),
+                {},
+                info.usage,
+                info.note,
+            )
+        run = _PlanRun(self, plans, info.usage, PlanRecorder(store, info))
+        run.replans = int(info.settings.get("replans", 0))
+        await run.load_finished_steps(store)
+        return await _last(run.events())
 
 
 class _PlanRun:
     """The state of one plan execution."""
 
-    def __init__(self, owner: PlanExecutor, plan: Plan, planning_usage: Usage) -> None:
+    def __init__(
+        self, owner: PlanExecutor, plans: list[Plan], usage: Usage, recorder: PlanRecorder
+    ) -> None:
         self.owner = owner
-        self.plan = plan
-        self.plans = [plan]
+        self.plans = plans
+        self.plan = plans[-1]
         self.clock = owner.agent.config.clock
-        self.ledger = _Ledger(owner.budget, self.clock.now(), usage=planning_usage)
-        self.run_id = f"plan_{uuid.uuid4().hex[:12]}"
+        self.ledger = _Ledger(owner.budget, self.clock.now(), usage=usage)
+        self.recorder = recorder
+        self.run_id = recorder.info.run_id
         self.results: dict[str, StepResult] = {}
         self.replans = 0
         self.error: str | None = None
+
+    async def load_finished_steps(self, store: RunStore) -> None:
+        """Read back the steps whose sub-runs finished before the process died."""
+        for plan in self.plans:
+            for step in plan.steps:
+                try:
+                    info = (await store.load(f"{self.run_id}.{plan.revision}.{step.id}")).info
+                except RunNotFoundError:
+                    continue
+                if info.status == "completed" and info.stop_reason is not None:
+                    self.results[step.id] = StepResult(
+                        step,
+                        info.output or "",
+                        info.stop_reason,  # type: ignore[arg-type]
+                        info.run_id,
+                        info.usage,
+                        info.tool_calls,
+                    )
 
     @property
     def done(self) -> dict[str, str]:
@@ -276,6 +327,7 @@ class _PlanRun:
             for step in batch:
                 yield StepStarted(step, self._step_run_id(step))
             finished = await self._run_batch(batch)
+            await self.recorder.save(self.plans, self.replans, usage=self.ledger.usage)
             for step_result in finished:
                 yield StepFinished(step_result)
             failure = next((r for r in finished if not r.ok), None)
@@ -284,6 +336,17 @@ class _PlanRun:
                 if stop is None:
                     yield PlanCreated(self.plan)
         output, stop = await self._synthesize(stop)
+        status = "completed" if stop == "final_answer" else "failed"
+        await self.recorder.save(
+            self.plans,
+            self.replans,
+            status=status,
+            stop_reason=stop,
+            output=output,
+            usage=self.ledger.usage,
+            steps=len(self.results),
+            note=self.error,
+        )
         result = PlanResult(
             output,
             stop,
@@ -308,9 +371,7 @@ class _PlanRun:
 
         async def one(step: Step, share: Budget) -> StepResult:
             prompt = step_prompt(self.plan, step, self.done)
-            result = await agent.run(
-                prompt, run_id=self._step_run_id(step), budget=share, planning="never"
-            )
+            result = await self.recorder.run_step(agent, self._step_run_id(step), prompt, share)
             self.ledger.settle(share, result)
             step_result = StepResult(
                 step,
@@ -357,6 +418,7 @@ class _PlanRun:
         self.ledger.usage = self.ledger.usage + outcome.usage
         self.plan = outcome.plan
         self.plans.append(outcome.plan)
+        await self.recorder.save(self.plans, self.replans, usage=self.ledger.usage)
         return None
 
     async def _synthesize(self, stop: StopReason | None) -> tuple[str, StopReason]:
