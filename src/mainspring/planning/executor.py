@@ -262,7 +262,7 @@ class PlanExecutor:
                 info.usage,
                 info.note,
             )
-        run = _PlanRun(self, plans, info.usage, PlanRecorder(store, info))
+        run = _PlanRun(self, plans, info.usage, PlanRecorder(store, info, resuming=True))
         run.replans = int(info.settings.get("replans", 0))
         await run.load_finished_steps(store)
         return await _last(run.events())

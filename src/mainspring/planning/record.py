@@ -48,9 +48,11 @@ def plan_record(record: RunRecord) -> list[Plan]:
 class PlanRecorder:
     """Writes the parent record (when the agent has a run store) and runs or resumes steps."""
 
-    def __init__(self, store: RunStore | None, info: RunInfo) -> None:
+    def __init__(self, store: RunStore | None, info: RunInfo, *, resuming: bool = False) -> None:
         self.store = store
         self.info = info
+        self.resuming = resuming
+        """Only a resumed plan can find step records already stored."""
 
     async def save(
         self, plans: list[Plan], replans: int, *, new: bool = False, **changes: Any
@@ -72,7 +74,7 @@ class PlanRecorder:
 
     async def run_step(self, agent: Any, run_id: str, prompt: str, budget: Budget) -> RunResult:
         """A step's sub-run: resumed from its record if it has one, else started."""
-        if self.store is not None:
+        if self.store is not None and self.resuming:
             try:
                 await self.store.load(run_id)
             except RunNotFoundError:

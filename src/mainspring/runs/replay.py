@@ -22,8 +22,8 @@ from mainspring.models.base import (
     ModelDelta,
     ModelSettings,
     Pricing,
-    ResponseDone,
     ToolDefinition,
+    response_deltas,
 )
 from mainspring.runs.base import ModelCalled, RunInfo, RunRecord, ToolFinished, ToolStarted
 from mainspring.tokens import Tokenizer, default_tokenizer
@@ -62,8 +62,9 @@ class RecordedModel:
         tools: Sequence[ToolDefinition] = (),
         settings: ModelSettings | None = None,
     ) -> AsyncIterator[ModelDelta]:
-        """The next recorded reply, as one delta."""
-        yield ResponseDone(await self.request(messages, tools, settings))
+        """The next recorded reply, as the deltas its stream carried."""
+        for delta in response_deltas(await self.request(messages, tools, settings)):
+            yield delta
 
 
 def _signature(call: ToolCall) -> str:

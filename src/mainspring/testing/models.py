@@ -18,13 +18,10 @@ from mainspring.models.base import (
     ModelDelta,
     ModelSettings,
     Pricing,
-    ResponseDone,
-    TextDelta,
-    ToolCallDelta,
     ToolDefinition,
-    UsageDelta,
     cost_of,
     count_prompt_tokens,
+    response_deltas,
 )
 from mainspring.tokens import Tokenizer, default_tokenizer
 
@@ -97,20 +94,8 @@ class _DoubleBase:
         settings: ModelSettings | None = None,
     ) -> AsyncIterator[ModelDelta]:
         """The reply as deltas: its text, one fragment per tool call, usage, then done."""
-        response = await self.request(messages, tools, settings)
-        if response.message.content:
-            yield TextDelta(response.message.content)
-        for index, call in enumerate(response.message.tool_calls):
-            args = call.arguments if isinstance(call.arguments, str) else _json(call.arguments)
-            yield ToolCallDelta(index, id=call.id, name=call.name, arguments=args)
-        yield UsageDelta(response.usage)
-        yield ResponseDone(response)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
+        for delta in response_deltas(await self.request(messages, tools, settings)):
+            yield delta
 
 
 def _as_response(reply: Reply, model: str) -> ModelResponse:
