@@ -14,7 +14,10 @@ MainspringError
 │   ├── RateLimitedError            kind "rate_limited"
 │   ├── CircuitOpenError            kind "circuit_open"
 │   ├── ToolTimeoutError            kind "timeout"
-│   └── SandboxViolationError       kind "sandbox_violation"
+│   ├── SandboxViolationError       kind "sandbox_violation"
+│   ├── UnavailableError            kind "unavailable": a backend failed; not the tool's fault
+│   ├── InternalError               kind "internal": a bug in mainspring; not the tool's fault
+│   └── BudgetExceededError         kind "budget_exceeded": the run's tool-call budget is spent
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
 ├── MemoryStoreError             a memory store (SQLite, PostgreSQL) failed to read or write
 ├── AuditLogError                an audit log cannot be opened or appended to safely
@@ -29,7 +32,9 @@ RetryWithFeedback                a signal, not an error: a tool raises it to sen
 ```
 
 A `ToolCallError` never escapes `ToolExecutor.execute`: the caller receives a `ToolResult` whose
-`error.kind` names the subclass, and the message says what to change.
+`error.kind` names the subclass, and the message says what to change. Only an exception the tool
+itself raised is `tool_error`; a `BackendError` during a call becomes `unavailable` and any other
+exception in the guard chain `internal`, and neither counts against the tool's health.
 """
 
 from __future__ import annotations
@@ -184,6 +189,27 @@ class SandboxViolationError(ToolCallError):
     """Sandboxed code tried something its jail forbids."""
 
     kind = "sandbox_violation"
+
+
+class UnavailableError(ToolCallError):
+    """A backend the guards need (e.g. Redis) failed or did not answer in time.
+
+    Not the tool's fault: it never counts against the tool's circuit breaker or error count.
+    """
+
+    kind = "unavailable"
+
+
+class InternalError(ToolCallError):
+    """Something inside mainspring's guard chain failed: a bug to report, not the tool's fault."""
+
+    kind = "internal"
+
+
+class BudgetExceededError(ToolCallError):
+    """The run's tool-call budget is spent, so the call was refused without running."""
+
+    kind = "budget_exceeded"
 
 
 class RetryWithFeedback(Exception):

@@ -21,8 +21,22 @@ ToolErrorKind = Literal[
     "timeout",
     "tool_error",
     "sandbox_violation",
+    "unavailable",
+    "internal",
+    "budget_exceeded",
 ]
-"""Why a tool call did not produce a value. The model sees the kind and the message."""
+"""Why a tool call did not produce a value. The model sees the kind and the message.
+
+The first nine name the call's or the tool's fault. `unavailable` (a backend such as Redis could
+not be reached in time), `internal` (a bug inside mainspring's guard chain) and `budget_exceeded`
+(the run's tool-call budget is spent) are nobody's fault but mainspring's or the run's: they never
+count against the tool's health (circuit breaker, error statistics).
+"""
+
+NOT_THE_TOOLS_FAULT: frozenset[ToolErrorKind] = frozenset(
+    {"unavailable", "internal", "budget_exceeded"}
+)
+"""The error kinds that never count against a tool's health."""
 
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
 
@@ -64,6 +78,11 @@ class ToolResult:
     latency_ms: float = 0.0
     cached: bool = False
     tool: str = ""
+    raw_content: str | None = None
+    """The tool's full output when `content` was cut to the result-token cap; None otherwise.
+
+    Run records keep it so nothing is lost; the model only ever sees `content`.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ expected and what came, because that message is all a model has to correct its n
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,43 @@ def canonical_json(value: Mapping[str, Any]) -> str:
     return json.dumps(
         to_jsonable_python(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """The path of the first NaN or infinite float inside `value`, or None.
+
+    Iterative, so arguments nested thousands deep are walked without a `RecursionError`.
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return path
+        elif isinstance(item, Mapping):
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, f"{path}.{i}") for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def reject_non_finite(arguments: Mapping[str, Any]) -> None:
+    """Refuse NaN and Infinity anywhere in the arguments: they are not JSON numbers.
+
+    Python's JSON parser accepts `NaN` and `Infinity`, and a record written with them is rejected
+    by every strict JSON reader, so they are stopped here, for every validator.
+    """
+    for key, value in arguments.items():
+        kind = type(value)
+        if kind is int or kind is str or kind is bool or value is None:
+            continue  # the common flat case, without a call per value
+        where = _non_finite(value, str(key))
+        if where is None:
+            continue
+        raise InvalidArgumentsError(
+            f"invalid arguments: field {where!r}: NaN and Infinity are not allowed; "
+            "send a finite number"
+        )
 
 
 def describe_validation_error(exc: pydantic.ValidationError) -> str:

@@ -9,6 +9,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
+from mainspring.tokens import Tokenizer
 from mainspring.tools.policy import ToolPolicy
 
 SchemaFormat = Literal["openai", "anthropic"]
@@ -54,6 +55,8 @@ class CallContext:
     approver: Approver | None = None
     idempotency_key: str | None = None
     """Stable across retries of the same call; tools with side effects may de-duplicate on it."""
+    tokenizer: Tokenizer | None = None
+    """The model's tokenizer, for capping tool output in its tokens; None: the default BPE."""
 
 
 class ArgumentValidator(Protocol):

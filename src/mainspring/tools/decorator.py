@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, get_type_hints, overload
@@ -73,7 +74,8 @@ def _parameters_model(
             continue
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (annotation, Field(default, description=param_docs.get(param.name)))
-    config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=False)
+    # allow_inf_nan=False: NaN and Infinity are not JSON, and would reach records as bare `NaN`.
+    config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=False, allow_inf_nan=False)
     try:
         model = create_model(f"{name}_arguments", __config__=config, **fields)
     except (pydantic.PydanticSchemaGenerationError, TypeError) as exc:
@@ -124,8 +126,13 @@ def tool_from_schema(
     function: Callable[..., Any],
     *,
     policy: ToolPolicy | None = None,
+    max_result_tokens: int | None = None,
+    keep_invisible: bool | None = None,
 ) -> Tool:
-    """Build a `Tool` from a raw JSON Schema; the function receives the arguments as keywords."""
+    """Build a `Tool` from a raw JSON Schema; the function receives the arguments as keywords.
+
+    `max_result_tokens` and `keep_invisible`, when given, override the same fields of `policy`.
+    """
     if parameters.get("type", "object") != "object":
         raise ToolDefinitionError(
             f"tool {name!r}: the parameters schema must describe an object, "
@@ -135,13 +142,18 @@ def tool_from_schema(
         validator = JsonSchemaValidator(parameters)
     except Exception as exc:
         raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc}") from exc
+    policy = policy or ToolPolicy()
+    if max_result_tokens is not None:
+        policy = dataclasses.replace(policy, max_result_tokens=max_result_tokens)
+    if keep_invisible is not None:
+        policy = dataclasses.replace(policy, keep_invisible=keep_invisible)
     return Tool(
         _check_name(name),
         description,
         dict(parameters),
         function,
         validator=validator,
-        policy=policy or ToolPolicy(),
+        policy=policy,
         is_async=inspect.iscoroutinefunction(function),
     )
 
@@ -164,6 +176,8 @@ def tool(
     secrets: Iterable[str] = (),
     idempotent: bool = False,
     sandbox: Any = None,
+    max_result_tokens: int | None = None,
+    keep_invisible: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -182,6 +196,8 @@ def tool(
     secrets: Iterable[str] = (),
     idempotent: bool = False,
     sandbox: Any = None,
+    max_result_tokens: int | None = None,
+    keep_invisible: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a sync or async function into a `Tool`, with `@tool` or `@tool(...)`.
 
@@ -201,6 +217,8 @@ def tool(
             secrets=frozenset(secrets),
             idempotent=idempotent,
             sandbox=sandbox,
+            max_result_tokens=max_result_tokens,
+            keep_invisible=keep_invisible,
         )
         built = make_tool(f, name=name, description=description, policy=policy)
         unknown = policy.secrets - set(built.parameters.get("properties", {}))

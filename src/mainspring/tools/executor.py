@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -14,6 +16,7 @@ import anyio
 from pydantic_core import to_json
 
 from mainspring.errors import (
+    BackendError,
     InvalidArgumentsError,
     RetryWithFeedback,
     ToolCallError,
@@ -23,9 +26,12 @@ from mainspring.messages import ToolCall, ToolError, ToolResult
 from mainspring.tools.base import CallContext, Tool
 from mainspring.tools.events import EventSink, ToolCallEvent
 from mainspring.tools.guards import Guard, Handler, Invocation, build_chain, default_guards
+from mainspring.tools.output import DEFAULT_MAX_RESULT_TOKENS, Prepared, prepare
+from mainspring.tools.policy import check_max_result_tokens
 from mainspring.tools.registry import ToolRegistry
 
 _DEFAULT_CONTEXT = CallContext()
+logger = logging.getLogger("mainspring.tools")
 
 
 def parse_arguments(raw: dict[str, Any] | str) -> dict[str, Any]:
@@ -56,19 +62,40 @@ def to_content(value: Any) -> str:
 
 
 async def invoke(invocation: Invocation) -> str:
-    """The innermost handler: call the function (sync ones in a worker thread)."""
+    """The innermost handler: call the function (sync ones in a worker thread).
+
+    The tool's own exception becomes a `tool_error` here, so that anything else reaching the
+    executor is known not to be the tool's fault.
+    """
     tool = invocation.tool
     kwargs = invocation.kwargs
     if tool.context_param is not None:
         kwargs = {**kwargs, tool.context_param: invocation.ctx}
-    if tool.is_async:
-        value = await tool.function(**kwargs)
-    else:
-        # abandon_on_cancel: a timed-out sync tool cannot be killed, only left behind.
-        value = await anyio.to_thread.run_sync(
-            partial(tool.function, **kwargs), abandon_on_cancel=True
-        )
-    return to_content(value)
+    try:
+        if tool.is_async:
+            value = await tool.function(**kwargs)
+        else:
+            # abandon_on_cancel: a timed-out sync tool cannot be killed, only left behind.
+            value = await anyio.to_thread.run_sync(
+                partial(tool.function, **kwargs), abandon_on_cancel=True
+            )
+        return to_content(value)
+    except (ToolCallError, RetryWithFeedback):
+        raise
+    except Exception as exc:
+        raise ToolCallError(f"{tool.name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _classify(exc: Exception, name: str) -> ToolError:
+    """The error of a call that failed outside the tool: never the tool's fault."""
+    if isinstance(exc, BackendError):
+        return ToolError("unavailable", f"a guard backend failed while calling {name!r}: {exc}")
+    logger.error("internal error in the guard chain of tool %r", name, exc_info=exc)
+    return ToolError(
+        "internal",
+        f"mainspring failed while calling {name!r} ({type(exc).__name__}: {exc}); this is not "
+        "the tool's fault, so retrying may not help: report it to the operator",
+    )
 
 
 class ToolExecutor:
@@ -78,8 +105,11 @@ class ToolExecutor:
         registry: where tools, their shared guard state and their statistics live.
         sinks: receive one `ToolCallEvent` per call (e.g. `JsonlEventSink`).
         guards: the guard chain, outermost first; `default_guards(...)` when omitted.
-        default_timeout: seconds for tools that declare no timeout (None: unbounded).
+        default_timeout: seconds for tools that declare no timeout (None: unbounded). It also
+            bounds the guards' backend waits (e.g. Redis) of those tools.
         max_concurrency: how many calls of one `execute_many` run at once.
+        max_result_tokens: tokens of a result the model sees, for tools that declare no
+            `max_result_tokens` (None: no cap); counted with `CallContext.tokenizer`.
     """
 
     def __init__(
@@ -90,10 +120,14 @@ class ToolExecutor:
         guards: Sequence[Guard] | None = None,
         default_timeout: float | None = 60.0,
         max_concurrency: int = 16,
+        max_result_tokens: int | None = DEFAULT_MAX_RESULT_TOKENS,
     ) -> None:
+        check_max_result_tokens(max_result_tokens)
         self.registry = registry
         self.sinks = tuple(sinks)
         self.max_concurrency = max_concurrency
+        self.max_result_tokens = max_result_tokens
+        self.default_timeout = default_timeout
         self._guards = (
             list(guards)
             if guards is not None
@@ -130,23 +164,28 @@ class ToolExecutor:
         try:
             tool = self._resolve(call.name)
             invocation = Invocation(tool, call, ctx, parse_arguments(call.arguments))
+            invocation.time_limit = tool.policy.timeout or self.default_timeout
             content = await self._chain(tool)(invocation)
         except ToolCallError as exc:
             error = exc.to_tool_error()
         except RetryWithFeedback as exc:
             error = ToolError("tool_error", exc.feedback)
         except Exception as exc:
-            error = ToolError("tool_error", f"{call.name!r} failed: {type(exc).__name__}: {exc}")
+            error = _classify(exc, call.name)
         latency_ms = (time.perf_counter() - start) * 1000
         cached = invocation is not None and invocation.cached
+        text = self._prepare(content if error is None else error.message, invocation, ctx)
+        if error is not None and text.content != error.message:
+            error = dataclasses.replace(error, message=text.content)
         result = ToolResult(
             call.id,
             error is None,
-            content if error is None else error.message,
+            text.content,
             error=error,
             latency_ms=latency_ms,
             cached=cached,
             tool=call.name,
+            raw_content=text.raw_content,
         )
         if call.name in self.registry:
             self.registry.recorder(call.name).record(
@@ -155,6 +194,15 @@ class ToolExecutor:
         if self.sinks:
             await self._emit(result, invocation, ctx)
         return result
+
+    def _prepare(self, text: str, invocation: Invocation | None, ctx: CallContext) -> Prepared:
+        """Neutralise and cap what the model will read (see `mainspring.tools.output`)."""
+        policy = None if invocation is None else invocation.tool.policy
+        limit = self.max_result_tokens
+        if policy is not None and policy.max_result_tokens is not None:
+            limit = policy.max_result_tokens
+        keep = policy is not None and policy.keep_invisible
+        return prepare(text, max_tokens=limit, keep_invisible=keep, tokenizer=ctx.tokenizer)
 
     async def execute_many(
         self, calls: Sequence[ToolCall], ctx: CallContext = _DEFAULT_CONTEXT

@@ -123,6 +123,10 @@ class ToolPolicy:
     """Safe to run twice with the same arguments (lets a resumed run retry it)."""
     sandbox: Any = None
     """A sandbox the tool runs its code in (see `mainspring.sandbox`)."""
+    max_result_tokens: int | None = None
+    """Tokens of output the model sees (the rest is cut, with a marker); None: executor default."""
+    keep_invisible: bool = False
+    """Pass invisible characters (zero-width, bidi, Unicode tags) through instead of escaping."""
     metadata: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
@@ -130,6 +134,19 @@ class ToolPolicy:
             raise ConfigurationError(f"timeout must be positive seconds, got {self.timeout}")
         if self.cache_ttl is not None and self.cache_ttl <= 0:
             raise ConfigurationError(f"cache_ttl must be positive seconds, got {self.cache_ttl}")
+        check_max_result_tokens(self.max_result_tokens)
+
+
+_MIN_RESULT_TOKENS = 64
+
+
+def check_max_result_tokens(value: int | None) -> None:
+    """A result cap must leave room for some output and the cut marker."""
+    if value is not None and (isinstance(value, bool) or value < _MIN_RESULT_TOKENS):
+        raise ConfigurationError(
+            f"max_result_tokens must be an int of at least {_MIN_RESULT_TOKENS} (room for the "
+            f"output and the cut marker), or None for the executor's default; got {value!r}"
+        )
 
 
 def coerce_rate_limit(value: str | RateLimit | None) -> RateLimit | None:

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mainspring.errors import DuplicateToolError, ToolNotFoundError
+from mainspring.errors import BackendError, DuplicateToolError, ToolNotFoundError
 from mainspring.tools.base import Principal, SchemaFormat, Tool
 from mainspring.tools.guards.backend import GuardBackend
 from mainspring.tools.guards.memory_backend import InMemoryBackend
 from mainspring.tools.guards.rate_limit import rate_key
 from mainspring.tools.stats import StatsRecorder, ToolStats, ToolStatus
 
+logger = logging.getLogger("mainspring.tools")
+
 
 class ToolRegistry:
     """Holds tools by name, with the guard state they share and their call statistics.
 
     The backend holds rate buckets, breaker states and cached results: in-process by default,
-    `RedisBackend` to share them across processes.
+    `RedisBackend` to share them across processes. A status check waits on the backend at most
+    `status_timeout` seconds; a backend that fails or does not answer makes the tools that need
+    it `unavailable` (logged), never an exception into the caller.
     """
 
-    def __init__(self, tools: Iterable[Tool] = (), *, backend: GuardBackend | None = None) -> None:
+    def __init__(
+        self,
+        tools: Iterable[Tool] = (),
+        *,
+        backend: GuardBackend | None = None,
+        status_timeout: float = 1.0,
+    ) -> None:
         self.backend: GuardBackend = backend or InMemoryBackend()
+        self.status_timeout = status_timeout
         self._tools: dict[str, Tool] = {}
         self._unavailable: dict[str, str] = {}
         self._stats: dict[str, StatsRecorder] = {}
@@ -94,14 +107,33 @@ class ToolRegistry:
     async def status(self, name: str, principal: Principal | None = None) -> ToolStatus:
         """The tool's status now: available, unavailable, rate_limited or circuit_open.
 
-        `rate_limited` is judged for `principal` when the tool's limit is per principal.
+        `rate_limited` is judged for `principal` when the tool's limit is per principal. A tool
+        whose guard backend cannot be reached is `unavailable`.
         """
         tool = self.get(name)
         if name in self._unavailable:
             return "unavailable"
+        if tool.policy.breaker is None and tool.policy.rate_limit is None:
+            return "available"  # nothing to ask the backend
+        try:
+            async with asyncio.timeout(self.status_timeout):
+                return await self._guard_status(tool, principal)
+        except TimeoutError:
+            logger.warning(
+                "tool %r is unavailable: its guard backend did not answer within %gs",
+                name,
+                self.status_timeout,
+            )
+        except BackendError as exc:
+            logger.warning("tool %r is unavailable: its guard backend failed: %s", name, exc)
+        except Exception:
+            logger.exception("tool %r is unavailable: its status check failed", name)
+        return "unavailable"
+
+    async def _guard_status(self, tool: Tool, principal: Principal | None) -> ToolStatus:
         policy = tool.policy
         breaker = policy.breaker
-        if breaker is not None and await self.backend.state(name, breaker) == "open":
+        if breaker is not None and await self.backend.state(tool.name, breaker) == "open":
             return "circuit_open"
         if policy.rate_limit is not None:
             who = (principal or Principal("anonymous")).id
@@ -113,12 +145,23 @@ class ToolRegistry:
         return "available"
 
     async def available(self, principal: Principal | None = None) -> list[Tool]:
-        """Tools in service that `principal` may call (all tools when principal is None)."""
+        """Tools in service that `principal` may call (all tools when principal is None).
+
+        Once the backend has failed, the other tools that need it are left out without asking
+        it again, so a hung backend costs one `status_timeout`, not one per tool.
+        """
         result: list[Tool] = []
+        backend_down = False
         for tool in self:
             if principal is not None and not principal.may_use(tool.policy.scopes):
                 continue
-            if await self.status(tool.name, principal) in ("unavailable", "circuit_open"):
+            needs_backend = tool.policy.breaker is not None or tool.policy.rate_limit is not None
+            if needs_backend and backend_down:
+                continue
+            status = await self.status(tool.name, principal)
+            if status == "unavailable" and needs_backend and tool.name not in self._unavailable:
+                backend_down = True
+            if status in ("unavailable", "circuit_open"):
                 continue
             result.append(tool)
         return result

@@ -7,7 +7,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mainspring.messages import ToolErrorKind
+from mainspring.messages import NOT_THE_TOOLS_FAULT, ToolErrorKind
 
 ToolStatus = Literal["available", "unavailable", "rate_limited", "circuit_open"]
 
@@ -22,6 +22,7 @@ class ToolStats:
     status: ToolStatus
     calls: int
     errors: int
+    """Failed calls, except those that were not the tool's fault (see `errors_by_kind`)."""
     cache_hits: int
     rate_limited: int
     breaker_rejected: int
@@ -62,7 +63,7 @@ class StatsRecorder:
             name=name,
             status=status,
             calls=self.calls,
-            errors=sum(self.errors.values()),
+            errors=sum(n for k, n in self.errors.items() if k not in NOT_THE_TOOLS_FAULT),
             cache_hits=self.cache_hits,
             rate_limited=self.errors["rate_limited"],
             breaker_rejected=self.errors["circuit_open"],

@@ -7,6 +7,7 @@ nesting, in the order listed in `mainspring.tools.guards.GUARD_ORDER`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +29,20 @@ class Invocation:
     """Validated keyword arguments for the function (set by the validation guard)."""
     cached: bool = False
     """Set by the cache guard when the content came from the cache."""
+    time_limit: float | None = None
+    """Seconds the call may take once its first guard waits (the tool's timeout or the default)."""
+    deadline: float | None = None
+    """Event-loop time by which the call must end; started by the first wait, not by approval."""
+
+    def start_deadline(self) -> float | None:
+        """The call's deadline, started now if no guard has waited yet (None: unbounded).
+
+        It starts after approval on purpose: a human's think-time is not the tool's time, but
+        every backend wait and the tool's run after it share one bound.
+        """
+        if self.deadline is None and self.time_limit is not None:
+            self.deadline = asyncio.get_running_loop().time() + self.time_limit
+        return self.deadline
 
 
 Handler = Callable[[Invocation], Awaitable[str]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from mainspring.tools.base import Tool
+from mainspring.tools.guards._waits import after_tool, before_tool
 from mainspring.tools.guards.backend import CacheBackend
 from mainspring.tools.guards.base import Handler, Invocation
 
@@ -20,7 +21,11 @@ def cache_key(tool: Tool, canonical_arguments: str) -> str:
 
 
 class CacheGuard:
-    """Serves hits from the backend; stores successful results for the tool's `cache_ttl`."""
+    """Serves hits from the backend; stores successful results for the tool's `cache_ttl`.
+
+    It sits outside the circuit breaker: a hit never reaches the breaker, so it can neither
+    claim nor answer the half-open trial, which only a real run of the tool may settle.
+    """
 
     def __init__(self, backend: CacheBackend) -> None:
         self._backend = backend
@@ -33,12 +38,12 @@ class CacheGuard:
         """Return the cached content, or run and cache it. Exceptions pass uncached."""
         tool = invocation.tool
         key = cache_key(tool, tool.validator.canonical_json(invocation.kwargs))
-        hit = await self._backend.get(key)
+        hit = await before_tool(invocation, "cache", self._backend.get(key))
         if hit is not None:
             invocation.cached = True
             return hit
         content = await call_next(invocation)
         ttl = tool.policy.cache_ttl
         assert ttl is not None  # applies() guarantees it
-        await self._backend.set(key, content, ttl)
+        await after_tool(invocation, "cache", self._backend.set(key, content, ttl))
         return content

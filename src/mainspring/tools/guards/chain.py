@@ -15,16 +15,27 @@ from mainspring.tools.guards.rate_limit import RateLimitGuard
 from mainspring.tools.guards.timeout import TimeoutGuard
 from mainspring.tools.guards.validation import ValidationGuard
 
+GUARD_ORDER: tuple[type[Guard], ...] = (
+    ScopeGuard,
+    ValidationGuard,
+    ApprovalGuard,
+    RateLimitGuard,
+    CacheGuard,
+    CircuitBreakerGuard,
+    TimeoutGuard,
+)
+"""The standard guards, outermost first: what `default_guards` builds (why: see the package)."""
+
 
 def default_guards(backend: GuardBackend, *, default_timeout: float | None) -> list[Guard]:
-    """The standard guards, outermost first."""
+    """The standard guards in `GUARD_ORDER`, outermost first."""
     return [
         ScopeGuard(),
         ValidationGuard(),
         ApprovalGuard(),
         RateLimitGuard(backend),
-        CircuitBreakerGuard(backend),
         CacheGuard(backend),
+        CircuitBreakerGuard(backend),
         TimeoutGuard(default_timeout),
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mainspring.errors import RateLimitedError
 from mainspring.tools.base import Tool
+from mainspring.tools.guards._waits import before_tool
 from mainspring.tools.guards.backend import RateLimitBackend
 from mainspring.tools.guards.base import Handler, Invocation
 from mainspring.tools.policy import RateLimit
@@ -30,7 +31,7 @@ class RateLimitGuard:
         rate = tool.policy.rate_limit
         assert rate is not None  # applies() guarantees it
         key = rate_key(tool, rate, invocation.ctx.principal.id)
-        decision = await self._backend.acquire(key, rate)
+        decision = await before_tool(invocation, "rate limit", self._backend.acquire(key, rate))
         if not decision.allowed:
             raise RateLimitedError(
                 f"{tool.name!r} is rate limited to {rate.limit} calls per {rate.period:g}s; "

@@ -70,9 +70,33 @@ class RedisBackend:
         self._gcra = client.register_script(_GCRA_LUA)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisBackend:
-        """Connect lazily to `redis://host:port/db`."""
-        client = _load_redis().Redis.from_url(url)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float | None = 0.5,
+        socket_connect_timeout: float | None = 0.5,
+        retries: int = 1,
+        **kwargs: Any,
+    ) -> RedisBackend:
+        """Connect lazily to `redis://host:port/db`, with timeouts fit for a guard.
+
+        redis-py's defaults (5 s per socket operation, 10 retries with backoff) would hold a tool
+        call for most of a minute when Redis hangs; a guard decision takes a millisecond, so
+        half a second per operation and one retry (a stale pooled connection after a Redis
+        restart) is generous. Each call is also cut at the tool's own deadline. Pass None for
+        no timeout. Other keyword arguments go to `RedisBackend` (`prefix`, `clock`).
+        """
+        redis_asyncio = _load_redis()
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
+
+        client = redis_asyncio.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries),
+        )
         return cls(client, **kwargs)
 
     async def _run_gcra(self, key: str, rate: RateLimit, dry_run: bool) -> RateDecision:

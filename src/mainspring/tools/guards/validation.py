@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mainspring.tools._validation import reject_non_finite
 from mainspring.tools.base import Tool
 from mainspring.tools.guards.base import Handler, Invocation
 
@@ -15,5 +16,6 @@ class ValidationGuard:
 
     async def wrap(self, invocation: Invocation, call_next: Handler) -> str:
         """Validate (raises `InvalidArgumentsError` naming each bad field), then continue."""
+        reject_non_finite(invocation.arguments)
         invocation.kwargs = invocation.tool.validator.validate(invocation.arguments)
         return await call_next(invocation)
