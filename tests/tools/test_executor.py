@@ -15,6 +15,7 @@ from mainspring.tools import (
     ToolExecutor,
     ToolRegistry,
     tool,
+    tool_from_schema,
 )
 
 
@@ -176,3 +177,36 @@ async def test_jsonl_sink_writes_every_event(tmp_path: Path, executor: ToolExecu
     assert [r["call_id"] for r in records] == [str(i) for i in range(10)]
     assert records[0]["tool"] == "add" and records[0]["ok"] is True
     assert records[0]["tool_hash"] == add.hash
+
+
+@tool
+def scale(x: float, factors: list[float] | None = None) -> float:
+    """Scale a number."""
+    return x * (factors or [1.0])[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ('{"x": NaN}', "x"),
+        ('{"x": Infinity}', "x"),
+        ({"x": float("-inf")}, "x"),
+        ({"x": "nan"}, "x"),
+        ({"x": 1.0, "factors": [2.0, float("nan")]}, "factors.1"),
+    ],
+)
+async def test_nan_and_infinity_are_invalid_arguments(arguments: object, field: str) -> None:
+    schema_tool = tool_from_schema(
+        "scale_raw",
+        "Scale, from a raw schema.",
+        {"type": "object", "properties": {"x": {"type": "number"}}},
+        lambda **kw: "ran",
+    )
+    executor = ToolExecutor(ToolRegistry([scale, schema_tool]))
+    for name in ("scale", "scale_raw"):
+        if name == "scale_raw" and arguments == {"x": "nan"}:
+            continue  # a string is already not a number to jsonschema
+        result = await executor.execute(ToolCall("1", name, arguments))  # type: ignore[arg-type]
+        assert result.error is not None and result.error.kind == "invalid_arguments", name
+        assert f"field {field!r}" in result.content and "finite" in result.content
+    assert (await executor.execute(ToolCall("2", "scale", {"x": 1.5}))).content == "1.5"
