@@ -139,8 +139,9 @@ def test_counting_in_pieces_matches_counting_whole() -> None:
 
 
 def test_no_cap_means_only_neutralised() -> None:
-    prepared = prepare("a\u200bb" * 10_000, max_tokens=None, keep_invisible=False, tokenizer=None)
-    assert prepared.raw_content is None and prepared.content == "a\\u200bb" * 10_000
+    text = "a\u200bb" * 10_000
+    content, raw = prepare(text, max_tokens=None, keep_invisible=False, tokenizer=None)
+    assert raw is None and content == "a\\u200bb" * 10_000
 
 
 def test_caps_are_checked_when_declared() -> None:

@@ -26,7 +26,7 @@ from mainspring.messages import ToolCall, ToolError, ToolResult
 from mainspring.tools.base import CallContext, Tool
 from mainspring.tools.events import EventSink, ToolCallEvent
 from mainspring.tools.guards import Guard, Handler, Invocation, build_chain, default_guards
-from mainspring.tools.output import DEFAULT_MAX_RESULT_TOKENS, Prepared, prepare
+from mainspring.tools.output import DEFAULT_MAX_RESULT_TOKENS, prepare
 from mainspring.tools.policy import check_max_result_tokens
 from mainspring.tools.registry import ToolRegistry
 
@@ -174,18 +174,18 @@ class ToolExecutor:
             error = _classify(exc, call.name)
         latency_ms = (time.perf_counter() - start) * 1000
         cached = invocation is not None and invocation.cached
-        text = self._prepare(content if error is None else error.message, invocation, ctx)
-        if error is not None and text.content != error.message:
-            error = dataclasses.replace(error, message=text.content)
+        text, raw = self._prepare(content if error is None else error.message, invocation, ctx)
+        if error is not None and text != error.message:
+            error = dataclasses.replace(error, message=text)
         result = ToolResult(
             call.id,
             error is None,
-            text.content,
+            text,
             error=error,
             latency_ms=latency_ms,
             cached=cached,
             tool=call.name,
-            raw_content=text.raw_content,
+            raw_content=raw,
         )
         if call.name in self.registry:
             self.registry.recorder(call.name).record(
@@ -195,7 +195,9 @@ class ToolExecutor:
             await self._emit(result, invocation, ctx)
         return result
 
-    def _prepare(self, text: str, invocation: Invocation | None, ctx: CallContext) -> Prepared:
+    def _prepare(
+        self, text: str, invocation: Invocation | None, ctx: CallContext
+    ) -> tuple[str, str | None]:
         """Neutralise and cap what the model will read (see `mainspring.tools.output`)."""
         policy = None if invocation is None else invocation.tool.policy
         limit = self.max_result_tokens

@@ -19,7 +19,6 @@ log sees it:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from mainspring.tokens import Tokenizer, default_tokenizer
 
@@ -119,24 +118,19 @@ def cap(text: str, max_tokens: int, tokenizer: Tokenizer) -> str | None:
         budget -= max(1, tokenizer.count(cut) - max_tokens)
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A tool's output as the model will see it, and the full text when it had to be cut."""
-
-    content: str
-    raw_content: str | None
-
-
 def prepare(
     content: str,
     *,
     max_tokens: int | None,
     keep_invisible: bool,
     tokenizer: Tokenizer | None,
-) -> Prepared:
-    """Neutralise invisible characters (unless kept), then cap at `max_tokens` (None: no cap)."""
+) -> tuple[str, str | None]:
+    """Neutralise invisible characters (unless kept), then cap at `max_tokens` (None: no cap).
+
+    Returns what the model sees and, when it was cut, the full (neutralised) text.
+    """
     text = content if keep_invisible else neutralise(content)
-    if max_tokens is None:
-        return Prepared(text, None)
+    if max_tokens is None or len(text) * 4 + 16 <= max_tokens:
+        return text, None  # the hot path: nothing to count
     cut = cap(text, max_tokens, tokenizer or default_tokenizer())
-    return Prepared(text, None) if cut is None else Prepared(cut, text)
+    return (text, None) if cut is None else (cut, text)

@@ -46,6 +46,7 @@ class BrokenGuard:
 class FlakyBackend(InMemoryBackend):
     """The in-process backend, switchable into failing as a down Redis does."""
 
+    never_waits = False  # a remote backend, as far as the guards know
     down = False
 
     async def admit(self, key: str, policy: BreakerPolicy) -> BreakerDecision:
@@ -154,6 +155,8 @@ async def test_cancelled_calls_do_not_count_against_the_breaker() -> None:
 
 class ForgetfulBackend(InMemoryBackend):
     """Answers before the tool runs, then fails every write about its outcome."""
+
+    never_waits = False
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         raise BackendError("Redis cache write failed: Connection reset")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from mainspring.tools.base import Tool
-from mainspring.tools.guards._waits import after_tool, before_tool
+from mainspring.tools.guards._waits import after_tool, before_tool, may_wait
 from mainspring.tools.guards.backend import CacheBackend
 from mainspring.tools.guards.base import Handler, Invocation
 
@@ -29,6 +29,7 @@ class CacheGuard:
 
     def __init__(self, backend: CacheBackend) -> None:
         self._backend = backend
+        self._waits = may_wait(backend)
 
     def applies(self, tool: Tool) -> bool:
         """Only tools that declare `cache_ttl` (i.e. are deterministic)."""
@@ -38,12 +39,14 @@ class CacheGuard:
         """Return the cached content, or run and cache it. Exceptions pass uncached."""
         tool = invocation.tool
         key = cache_key(tool, tool.validator.canonical_json(invocation.kwargs))
-        hit = await before_tool(invocation, "cache", self._backend.get(key))
+        get = self._backend.get(key)
+        hit = await (before_tool(invocation, "cache", get) if self._waits else get)
         if hit is not None:
             invocation.cached = True
             return hit
         content = await call_next(invocation)
         ttl = tool.policy.cache_ttl
         assert ttl is not None  # applies() guarantees it
-        await after_tool(invocation, "cache", self._backend.set(key, content, ttl))
+        store = self._backend.set(key, content, ttl)
+        await (after_tool(invocation, "cache", store) if self._waits else store)
         return content

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mainspring.errors import CircuitOpenError, RetryWithFeedback, ToolCallError
 from mainspring.messages import NOT_THE_TOOLS_FAULT
 from mainspring.tools.base import Tool
-from mainspring.tools.guards._waits import after_tool, before_tool
+from mainspring.tools.guards._waits import after_tool, before_tool, may_wait
 from mainspring.tools.guards.backend import BreakerBackend
 from mainspring.tools.guards.base import Handler, Invocation
 from mainspring.tools.policy import BreakerPolicy
@@ -23,6 +23,7 @@ class CircuitBreakerGuard:
 
     def __init__(self, backend: BreakerBackend) -> None:
         self._backend = backend
+        self._waits = may_wait(backend)
 
     def applies(self, tool: Tool) -> bool:
         """Only tools that declare a breaker."""
@@ -33,8 +34,9 @@ class CircuitBreakerGuard:
         tool = invocation.tool
         policy = tool.policy.breaker
         assert policy is not None  # applies() guarantees it
-        decision = await before_tool(
-            invocation, "circuit breaker", self._backend.admit(tool.name, policy)
+        admit = self._backend.admit(tool.name, policy)
+        decision = await (
+            before_tool(invocation, "circuit breaker", admit) if self._waits else admit
         )
         if not decision.allowed:
             raise CircuitOpenError(
@@ -62,4 +64,4 @@ class CircuitBreakerGuard:
         self, invocation: Invocation, policy: BreakerPolicy, success: bool, trial: bool
     ) -> None:
         record = self._backend.record(invocation.tool.name, policy, success=success, trial=trial)
-        await after_tool(invocation, "circuit breaker", record)
+        await (after_tool(invocation, "circuit breaker", record) if self._waits else record)

@@ -17,6 +17,9 @@ from mainspring.tools.policy import BreakerPolicy, RateLimit
 class InMemoryBackend:
     """Rate buckets, breaker states and a bounded TTL cache, held in dicts."""
 
+    never_waits = True
+    """No method awaits anything, so guards need not bound their waits on it."""
+
     def __init__(self, *, clock: Clock | None = None, cache_size: int = 10_000) -> None:
         self.clock = clock or MonotonicClock()
         self._tats: dict[str, float] = {}

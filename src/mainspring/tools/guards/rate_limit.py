@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mainspring.errors import RateLimitedError
 from mainspring.tools.base import Tool
-from mainspring.tools.guards._waits import before_tool
+from mainspring.tools.guards._waits import before_tool, may_wait
 from mainspring.tools.guards.backend import RateLimitBackend
 from mainspring.tools.guards.base import Handler, Invocation
 from mainspring.tools.policy import RateLimit
@@ -20,6 +20,7 @@ class RateLimitGuard:
 
     def __init__(self, backend: RateLimitBackend) -> None:
         self._backend = backend
+        self._waits = may_wait(backend)
 
     def applies(self, tool: Tool) -> bool:
         """Only tools that declare a rate limit."""
@@ -31,7 +32,10 @@ class RateLimitGuard:
         rate = tool.policy.rate_limit
         assert rate is not None  # applies() guarantees it
         key = rate_key(tool, rate, invocation.ctx.principal.id)
-        decision = await before_tool(invocation, "rate limit", self._backend.acquire(key, rate))
+        acquire = self._backend.acquire(key, rate)
+        decision = await (
+            before_tool(invocation, "rate limit", acquire) if self._waits else acquire
+        )
         if not decision.allowed:
             raise RateLimitedError(
                 f"{tool.name!r} is rate limited to {rate.limit} calls per {rate.period:g}s; "
