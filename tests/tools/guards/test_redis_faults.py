@@ -21,6 +21,7 @@ from mainspring.messages import ToolCall
 from mainspring.testing import ScriptedModel, text, tool_calls
 from mainspring.tools import ToolExecutor, ToolRegistry, tool
 from mainspring.tools.guards import RedisBackend
+from tests.conftest import service_unavailable
 
 REFUSED = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 HANG_GUARD = 20.0  # seconds; only to turn a hang into a failure (redis-py's defaults: ~1 min)
@@ -69,11 +70,12 @@ def hung_listener() -> Iterator[str]:
 
 
 @pytest.fixture
-def frozen_redis(tmp_path: object) -> Iterator[str]:
+def frozen_redis() -> Iterator[str]:
     """A real redis-server of our own, frozen with SIGSTOP after it answered once."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        service_unavailable("redis-server (to start a private one)", FileNotFoundError("PATH"))
+        return
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
