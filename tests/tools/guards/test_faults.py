@@ -6,7 +6,7 @@ import re
 import pytest
 
 import mainspring.tools.guards as guards_package
-from mainspring.errors import BackendError
+from mainspring.errors import BackendError, BudgetExceededError, InternalError, UnavailableError
 from mainspring.messages import ToolCall
 from mainspring.testing import FakeClock
 from mainspring.tools import BreakerPolicy, Tool, ToolExecutor, ToolRegistry, tool
@@ -20,6 +20,7 @@ from mainspring.tools.guards import (
     Invocation,
     default_guards,
 )
+from mainspring.tools.stats import StatsRecorder
 
 runs = {"n": 0}
 
@@ -176,3 +177,18 @@ async def test_bookkeeping_that_fails_after_the_tool_ran_keeps_its_result(
     warned = [r.getMessage() for r in caplog.records if r.name == "mainspring.tools"]
     assert any("cache update" in m and "Connection reset" in m for m in warned)
     assert any("circuit breaker update" in m for m in warned)
+
+
+def test_the_new_kinds_are_never_counted_as_the_tools_errors() -> None:
+    errors = [BudgetExceededError("spent"), InternalError("bug"), UnavailableError("down")]
+    assert [e.to_tool_error().kind for e in errors] == [
+        "budget_exceeded",
+        "internal",
+        "unavailable",
+    ]
+    recorder = StatsRecorder()
+    for e in errors:
+        recorder.record(1.0, e.kind, cached=False)
+    recorder.record(1.0, "tool_error", cached=False)
+    snapshot = recorder.snapshot("t", "available")
+    assert snapshot.errors == 1 and sum(snapshot.errors_by_kind.values()) == 4
