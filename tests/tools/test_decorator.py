@@ -167,3 +167,21 @@ def test_schema_formats() -> None:
         "description": "Pong.",
         "input_schema": ping.parameters,
     }
+
+
+def test_the_same_function_is_described_once_and_tools_stay_independent() -> None:
+    from mainspring.tools import decorator
+
+    def shout(text: str) -> str:
+        """Repeat the text loudly."""
+        return text.upper()
+
+    decorator._definition.cache_clear()
+    first = tool(shout)
+    second = tool(timeout=5)(shout)
+    info = decorator._definition.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert first.parameters == second.parameters
+    assert first.policy.timeout is None and second.policy.timeout == 5
+    renamed = tool(name="yell")(shout)
+    assert renamed.name == "yell" and decorator._definition.cache_info().misses == 2

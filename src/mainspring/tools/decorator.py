@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, get_type_hints, overload
 
 import docstring_parser
@@ -83,15 +84,16 @@ def _parameters_model(
     return model, context_param
 
 
-def make_tool(
-    func: Callable[..., Any],
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    policy: ToolPolicy | None = None,
-) -> Tool:
-    """Build a `Tool` from a function; the work behind `@tool`."""
-    tool_name = _check_name(name or func.__name__)
+@lru_cache(maxsize=1024)
+def _definition(
+    func: Callable[..., Any], tool_name: str, description: str | None
+) -> tuple[str, dict[str, Any], type[pydantic.BaseModel], str | None]:
+    """Description, JSON Schema, argument model and context parameter of a function.
+
+    The costly part of `@tool` (docstring parsing, `create_model`, `model_json_schema`: about
+    0.6 ms), done once per function: a program that builds its agents (and their tools) per
+    request pays it on the first request only. Callers must not mutate the schema returned.
+    """
     doc = docstring_parser.parse(inspect.getdoc(func) or "")
     param_docs = {p.arg_name: p.description for p in doc.params if p.description}
     text = description or "\n\n".join(
@@ -107,6 +109,26 @@ def make_tool(
         parameters = _strip_titles(model.model_json_schema())
     except pydantic.PydanticUserError as exc:
         raise ToolDefinitionError(f"tool {tool_name!r}: {exc}") from exc
+    return text, parameters, model, context_param
+
+
+def make_tool(
+    func: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    policy: ToolPolicy | None = None,
+) -> Tool:
+    """Build a `Tool` from a function; the work behind `@tool`."""
+    tool_name = _check_name(name or func.__name__)
+    try:
+        text, parameters, model, context_param = _definition(func, tool_name, description)
+    except TypeError as exc:  # an unhashable callable: no cache, same result
+        if "unhashable" not in str(exc):
+            raise
+        text, parameters, model, context_param = _definition.__wrapped__(
+            func, tool_name, description
+        )
     return Tool(
         tool_name,
         text,

@@ -122,7 +122,8 @@ async def test_two_processes_share_one_limit() -> None:
     probe = await redis_backend(None)
     prefix = probe._prefix
     await probe.aclose()
-    start, seconds = time.time() + 1.0, 2.0
+    # A generous head start: both processes must be up (imports, Redis connect) before it.
+    start, seconds = time.time() + 4.0, 2.0
     counts: list[int] = []
 
     async def worker() -> None:
