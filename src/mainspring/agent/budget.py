@@ -19,6 +19,7 @@ StopReason = Literal[
     "max_cost",
     "max_seconds",
     "max_tool_calls",
+    "no_progress",
     "error",
     "needs_attention",
     "cancelled",
@@ -39,6 +40,9 @@ class Budget:
     max_seconds: float | None = None
     """Wall-clock seconds of this attempt (a resumed run gets a fresh allowance)."""
     max_tool_calls: int | None = None
+    max_repeated_calls: int | None = 3
+    """How often one call (same tool, same arguments) may run; asking once more, directly or in
+    an A-B-A-B ping-pong, stops the run with `no_progress`. None: never stop for repetition."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -47,6 +51,7 @@ class Budget:
             "max_cost_usd",
             "max_seconds",
             "max_tool_calls",
+            "max_repeated_calls",
         ):
             value = getattr(self, name)
             if value is not None and value <= 0:

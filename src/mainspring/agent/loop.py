@@ -30,6 +30,7 @@ from mainspring.agent.events import (
     ToolCallStarted,
 )
 from mainspring.agent.journal import Journal, idempotency_key
+from mainspring.agent.progress import ProgressTracker
 from mainspring.agent.toolbox import Toolbox, gather_bounded
 from mainspring.audit.base import AuditEntry
 from mainspring.clock import Clock
@@ -158,6 +159,8 @@ class AgentLoop:
         self._tool_tokens: dict[str, int] = {}
         self._stop: StopReason | None = None
         self._error: str | None = None
+        repeats = config.budget.max_repeated_calls
+        self._progress = None if repeats is None else ProgressTracker(repeats)
 
     async def events(self, *, resumed: bool = False) -> AsyncIterator[AgentEvent]:
         """Run to the end, yielding what happens; the last event is `RunFinished`."""
@@ -279,7 +282,9 @@ class AgentLoop:
 
     async def _run_tools(self, calls: tuple[ToolCall, ...]) -> AsyncIterator[AgentEvent]:
         cfg, state = self.config, self.state
-        allowed = allowed_tool_calls(cfg.budget, self._spent(), len(calls))
+        allowed = min(
+            allowed_tool_calls(cfg.budget, self._spent(), len(calls)), self._progressing(calls)
+        )
         step = state.steps
         planned: list[tuple[ToolCall, str]] = []
         for call in calls[:allowed]:
@@ -302,9 +307,21 @@ class AgentLoop:
             self._add_result(call, result)
         # Calls past the tool-call cap get an answer too: native protocols need one per call.
         for call in calls[allowed:]:
-            self._add_result(call, _not_run(call))
-        if allowed < len(calls):
+            self._add_result(call, _not_run(call, self._stop or "max_tool_calls"))
+        if allowed < len(calls) and self._stop is None:
             self._stop = "max_tool_calls"
+
+    def _progressing(self, calls: tuple[ToolCall, ...]) -> int:
+        """How many of `calls` are not a repetition without progress; sets the stop if one is."""
+        if self._progress is None:
+            return len(calls)
+        for index, call in enumerate(calls):
+            arguments = call.arguments if isinstance(call.arguments, dict) else {"": call.arguments}
+            reason = self._progress.admit(call.name, arguments)
+            if reason is not None:
+                self._stop, self._error = "no_progress", f"stopped: {reason}"
+                return index
+        return len(calls)
 
     async def _execute(self, planned: list[tuple[ToolCall, str]]) -> list[tuple[ToolResult, bool]]:
         cfg = self.config
@@ -457,8 +474,12 @@ class AgentLoop:
         )
 
 
-def _not_run(call: ToolCall) -> ToolResult:
-    message = "not run: the run's max_tool_calls budget is spent"
+def _not_run(call: ToolCall, reason: StopReason) -> ToolResult:
+    message = (
+        "not run: the same call was made too often without progress"
+        if reason == "no_progress"
+        else "not run: the run's max_tool_calls budget is spent"
+    )
     return ToolResult(
         call.id, False, message, error=ToolError("tool_error", message), tool=call.name
     )

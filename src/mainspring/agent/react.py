@@ -10,12 +10,20 @@ output is messy, so the parser is lenient and never raises:
 - both an action and a final answer in one reply: whichever comes FIRST wins (a model that writes
   an action and then a final answer has invented the observation in between);
 - no action and no `Final Answer:` at all: the whole reply is the answer;
+- a Python-literal dict (`{'a': 6}`) where JSON was asked for, read with `ast.literal_eval`
+  (literals only: nothing is evaluated);
+- trailing punctuation after a tool name (`Action: add.`);
 - an unknown tool or unreadable input: an observation saying what went wrong and listing the real
   tools, for the model's next attempt.
+
+The server's stop sequence is not trusted: `cut_at_observation` drops everything from the first
+`Observation:` line the model wrote itself, so an echoed or forged observation (say, a tool result
+carrying an `Action:` line) is never parsed as the model's own request.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Sequence
@@ -46,6 +54,7 @@ STOP_SEQUENCES = ("\nObservation:",)
 _FINAL = re.compile(r"final\s*answer\s*:", re.IGNORECASE)
 _ACTION = re.compile(r"^[ \t>*#]*action\s*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
 _INPUT = re.compile(r"^[ \t>*#]*(?:action[ \t]*)?input\s*:[ \t]*", re.IGNORECASE | re.MULTILINE)
+_OBSERVATION = re.compile(r"^[ \t>*#]*observation\s*:", re.IGNORECASE | re.MULTILINE)
 _NAME_CALL = re.compile(r"^([A-Za-z0-9_\-]+)\s*\((.*)\)\s*$", re.DOTALL)
 _DECODER = json.JSONDecoder()
 
@@ -96,8 +105,19 @@ def react_instructions(tools: Sequence[ToolDefinition]) -> str:
     return REACT_PROMPT.format(tools=render_tools(tools), names=", ".join(t.name for t in tools))
 
 
+def cut_at_observation(text: str) -> str:
+    """The reply up to the first `Observation:` line the model wrote itself.
+
+    Servers and models that ignore the `stop` sequence go on to invent the tool's result; what
+    follows that line is never the model's request, whatever it says.
+    """
+    found = _OBSERVATION.search(text)
+    return text if found is None else text[: found.start()]
+
+
 def parse_react(text: str, tools: Sequence[ToolDefinition]) -> ReactStep:
-    """Read one model reply. Never raises."""
+    """Read one model reply (cut at its own first `Observation:`). Never raises."""
+    text = cut_at_observation(text)
     final = _FINAL.search(text)
     action = _ACTION.search(text)
     if action is None or (final is not None and final.start() < action.start()):
@@ -108,7 +128,7 @@ def parse_react(text: str, tools: Sequence[ToolDefinition]) -> ReactStep:
 
 
 def _clean_name(raw: str) -> str:
-    return raw.strip().strip("`'\"*[]").rstrip(":").strip().strip("`'\"")
+    return raw.strip().strip("`'\"*[]").rstrip(":.,;!").strip().strip("`'\"")
 
 
 def _parse_action(name_line: str, rest: str, tools: Sequence[ToolDefinition]) -> ReactStep:
@@ -141,10 +161,7 @@ def _read_input(raw: str, tool: ToolDefinition) -> dict[str, Any] | Retry:
         text = re.sub(r"^```[A-Za-z]*\s*", "", text)
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
     if start >= 0:
-        try:
-            value, _ = _DECODER.raw_decode(text[start:])
-        except json.JSONDecodeError:
-            value = None
+        value = _first_value(text[start:])
         if isinstance(value, dict):
             return value
     single = _single_string_parameter(tool)
@@ -157,6 +174,46 @@ def _read_input(raw: str, tool: ToolDefinition) -> dict[str, Any] | Retry:
         f"The Action Input for {tool.name!r} must be a JSON object with its arguments, e.g. "
         f"{_example(tool)}. Write it on the line after 'Action Input:'."
     )
+
+
+def _first_value(text: str) -> Any:
+    """The first JSON value in `text`, else a Python-literal dict or list; None if neither."""
+    try:
+        return _DECODER.raw_decode(text)[0]
+    except json.JSONDecodeError:
+        pass
+    literal = _balanced_prefix(text)
+    if literal is None:
+        return None
+    try:
+        # literal_eval builds literals only (no names, calls or attribute access): safe on
+        # whatever the model wrote.
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
+
+
+def _balanced_prefix(text: str) -> str | None:
+    """`text` up to the bracket closing its first one, skipping quoted strings."""
+    depth, quote, escaped = 0, "", False
+    for index, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return text[: index + 1]
+    return None
 
 
 def _single_string_parameter(tool: ToolDefinition) -> str | None:
