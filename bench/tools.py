@@ -22,6 +22,7 @@ from mainspring.tools import (
     tool,
 )
 from mainspring.tools.guards import InMemoryBackend
+from mainspring.tools.guards.validation import ValidationGuard
 
 
 async def noop(x: int) -> int:
@@ -50,7 +51,9 @@ REPEATS = 5
 
 
 def _executors() -> tuple[ToolExecutor, ToolExecutor]:
-    off = ToolExecutor(ToolRegistry([bare_tool]), guards=[], default_timeout=None)
+    # "Off" still validates: without it the call would fail (no keyword arguments) and the
+    # figure would time an error path.
+    off = ToolExecutor(ToolRegistry([bare_tool]), guards=[ValidationGuard()], default_timeout=None)
     on = ToolExecutor(ToolRegistry([guarded_tool], backend=InMemoryBackend(cache_size=N * 2)))
     return off, on
 
