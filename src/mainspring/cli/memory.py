@@ -126,6 +126,11 @@ def import_entries(
     source: Annotated[str, typer.Argument(help="JSON-lines file from export, or - for stdin.")],
 ) -> None:
     """Load exported entries into the namespace (entries with the same id are replaced)."""
+    if source != "-" and not Path(source).is_file():
+        raise typer.BadParameter(
+            f"no such file {source!r}; give a JSON-lines file written by `mainspring memory "
+            "export`, or - for stdin"
+        )
     text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     records: list[dict[str, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
