@@ -66,7 +66,8 @@ def test_bad_options_are_clear(data_dir: Path) -> None:
 def test_run_on_the_embedded_local_model(data_dir: Path) -> None:
     result = runner.invoke(app, ["run", "What is 17 times 23?", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output.splitlines()[-1])
+    assert "loading the model local:smollm2" in result.output  # the load is announced
+    data = json.loads(result.stdout.splitlines()[-1])
     assert data["stop_reason"] == "final_answer" and data["tool_calls"] >= 1
     assert "391" in data["output"]
     listed = runner.invoke(app, ["runs", "list"])
