@@ -28,7 +28,7 @@ from mainspring.cli.stores import (
     open_audit_log,
     open_run_store,
 )
-from mainspring.config import Settings, load_settings
+from mainspring.config import Settings, load_settings, mask_url
 from mainspring.errors import ConfigurationError, RunNotFoundError
 from mainspring.models.base import Model
 from mainspring.models.registry import resolve_model
@@ -155,7 +155,9 @@ async def _main(settings: Settings, options: _RunOptions, view: RunView) -> RunR
     if options.plan:
         from mainspring.cli.plan_view import run_planned
 
-        return await run_planned(agent, options.task, view.console, seen=view)
+        # With --json the plan view is silent: stdout is the one JSON document.
+        console = Console(quiet=True) if view.quiet else view.console
+        return await run_planned(agent, options.task, console, seen=view)
     return await _run(agent, options.task, view)
 
 
@@ -235,14 +237,23 @@ def run_command(
     raise typer.Exit(exit_code_for(result.stop_reason))
 
 
-def interrupted(settings: Settings, run_id: str | None, sub_runs: Sequence[str] = ()) -> None:
-    """After Ctrl-C: mark the run (and its running sub-runs) interrupted and say how to resume."""
+def interrupted(
+    settings: Settings,
+    run_id: str | None,
+    sub_runs: Sequence[str] = (),
+    *,
+    store_url: str | None = None,
+) -> None:
+    """After Ctrl-C: mark the run (and its running sub-runs) interrupted and say how to resume.
+
+    `store_url` is the run store the run lives in (a `--store` option), else the settings'.
+    """
     if run_id is None:
         typer.echo("interrupted before the run was recorded; nothing to resume", err=True)
         return
 
     async def mark() -> bool:
-        store = open_run_store(None, settings)
+        store = open_run_store(store_url, settings)
         try:
             marked = False
             for rid in (run_id, *sub_runs):
@@ -261,6 +272,7 @@ def interrupted(settings: Settings, run_id: str | None, sub_runs: Sequence[str] 
             await store.aclose()
 
     if anyio.run(mark):
-        typer.echo(f"interrupted; resume with `mainspring runs resume {run_id}`", err=True)
+        where = f" --store {mask_url(store_url)}" if store_url is not None else ""
+        typer.echo(f"interrupted; resume with `mainspring runs resume {run_id}{where}`", err=True)
     else:
         typer.echo("interrupted before the run was recorded; nothing to resume", err=True)

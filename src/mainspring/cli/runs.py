@@ -11,8 +11,14 @@ import typer
 from pydantic_core import to_jsonable_python
 
 from mainspring.agent import Budget, RunFinished, RunResult
-from mainspring.cli.exit_codes import exit_code_for
-from mainspring.cli.run import build_model, make_agent, result_json, settings_api_key
+from mainspring.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from mainspring.cli.run import (
+    build_model,
+    interrupted,
+    make_agent,
+    result_json,
+    settings_api_key,
+)
 from mainspring.cli.run_view import describe, summary
 from mainspring.cli.stores import open_run_store
 from mainspring.config import Settings, load_settings
@@ -177,7 +183,11 @@ def resume(
         finally:
             await agent.aclose()
 
-    result = anyio.run(_with_store, store, action)
+    try:
+        result = anyio.run(_with_store, store, action)
+    except KeyboardInterrupt:
+        interrupted(load_settings(), run_id, store_url=store)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
         typer.echo(json.dumps(result_json(result)))
     else:
