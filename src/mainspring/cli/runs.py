@@ -12,9 +12,11 @@ from pydantic_core import to_jsonable_python
 
 from mainspring.agent import Budget, RunFinished, RunResult
 from mainspring.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from mainspring.cli.progress import stderr_console
 from mainspring.cli.run import (
     build_model,
     interrupted,
+    load_model,
     make_agent,
     result_json,
     settings_api_key,
@@ -178,6 +180,7 @@ def resume(
     async def action(s: RunStore) -> Any:
         record = await s.load(run_id)
         agent = _agent_for(record, model, base_url, s)
+        await load_model(agent.model, stderr_console())
         try:
             return await agent.resume(run_id)
         finally:
