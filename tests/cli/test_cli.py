@@ -29,6 +29,8 @@ def test_tools_list_plain_and_json() -> None:
         runner.invoke(app, ["tools", "list", "--json", "--format", "anthropic"]).output
     )
     assert anthropic[0]["input_schema"]["required"] == ["expression"]
+    alone = json.loads(runner.invoke(app, ["tools", "list", "--format", "anthropic"]).output)
+    assert alone == anthropic  # --format alone prints the schemas too
     bad = runner.invoke(app, ["tools", "list", "--format", "xml"])
     assert bad.exit_code != 0 and "openai or anthropic" in bad.output
 

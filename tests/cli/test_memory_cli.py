@@ -31,7 +31,7 @@ def url(tmp_path: Path) -> str:
 def invoke(url: str, *args: str, namespace: str = "user-42", input: str | None = None) -> str:
     result = runner.invoke(app, ["--url", url, "-n", namespace, *args], input=input)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # progress and "no entries" notes go to stderr
 
 
 def test_show_lists_the_namespace_newest_first(url: str) -> None:

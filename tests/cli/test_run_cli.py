@@ -18,7 +18,8 @@ runner = CliRunner()
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MAINSPRING_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("MAINSPRING_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "empty.toml").write_text("")  # a named config file must exist (issue 17)
+    monkeypatch.setenv("MAINSPRING_CONFIG", str(tmp_path / "empty.toml"))
     return tmp_path
 
 
@@ -46,7 +47,7 @@ def test_replay_and_resume_from_the_cli(data_dir: Path) -> None:
     done = runner.invoke(app, ["runs", "resume", "r1"])
     assert done.exit_code == 0 and "answer: It is 42." in done.output
     stuck = runner.invoke(app, ["runs", "resume", "r2"])
-    assert stuck.exit_code == 1 and "needs_attention" in stuck.output
+    assert stuck.exit_code == 8 and "needs_attention" in stuck.output  # its own exit code
     assert "not idempotent" in stuck.output
 
 
@@ -65,7 +66,8 @@ def test_bad_options_are_clear(data_dir: Path) -> None:
 def test_run_on_the_embedded_local_model(data_dir: Path) -> None:
     result = runner.invoke(app, ["run", "What is 17 times 23?", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output.splitlines()[-1])
+    assert "loading the model local:smollm2" in result.output  # the load is announced
+    data = json.loads(result.stdout.splitlines()[-1])
     assert data["stop_reason"] == "final_answer" and data["tool_calls"] >= 1
     assert "391" in data["output"]
     listed = runner.invoke(app, ["runs", "list"])

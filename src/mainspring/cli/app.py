@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, memory, run, runs, tools
+from mainspring.cli import audit, demo, memory, run, runs, settings, tools
+from mainspring.cli.errors import DEBUG_KEY, ErrorHandlingGroup
 
 app = typer.Typer(
     name="mainspring",
     help="Production infrastructure for LLM agents.",
+    cls=ErrorHandlingGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -19,6 +21,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
 app.add_typer(memory.app, name="memory")
+app.add_typer(settings.app, name="config")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
 
@@ -31,9 +34,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="MAINSPRING_DEBUG", help="Show tracebacks instead of short errors."
+        ),
+    ] = False,
 ) -> None:
     """Production infrastructure for LLM agents."""
+    ctx.meta[DEBUG_KEY] = debug

@@ -24,7 +24,7 @@ PathArg = Annotated[
 
 
 def _open(path: Path | None, key_env: str | None = None) -> AuditLog:
-    resolved = path or load_settings().data_dir / "audit.jsonl"
+    resolved = path or Path(load_settings().audit_log_location)  # the audit_log setting
     if not resolved.exists():
         raise typer.BadParameter(f"no audit log at {str(resolved)!r}; pass its path")
     key = _key(key_env)

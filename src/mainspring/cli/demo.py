@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
+from typing import Annotated
 
 import anyio
 import typer
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 
+from mainspring.cli.stores import ensure_data_dir
 from mainspring.config import load_settings
 from mainspring.messages import ToolCall, ToolResult
 from mainspring.tools import (
@@ -17,6 +22,7 @@ from mainspring.tools import (
     Principal,
     ToolExecutor,
     ToolRegistry,
+    ToolStats,
     tool,
 )
 from mainspring.tools.builtin import builtin_tools
@@ -93,33 +99,31 @@ def _outcome(result: ToolResult) -> str:
     return f"[red]{result.error.kind}[/]"
 
 
-async def _demo(console: Console) -> None:
+async def _calls() -> tuple[list[tuple[str, ToolCall, ToolResult]], list[ToolStats], Path]:
+    """Run the script through the guards; the results, the registry's stats, the event log."""
     settings = load_settings()
+    if settings.event_log is None:
+        ensure_data_dir(settings)
     sink = JsonlEventSink(settings.event_log_path)
     registry = ToolRegistry([*builtin_tools(), word_count, port_open, purge_cache])
     executor = ToolExecutor(registry, sinks=[sink])
+    done = [(label, call, await executor.execute(call, ctx)) for label, call, ctx in _script()]
+    await executor.aclose()
+    return done, list((await registry.stats()).values()), sink.path
+
+
+def _tables(
+    done: list[tuple[str, ToolCall, ToolResult]], stats: list[ToolStats]
+) -> tuple[Table, Table]:
     table = Table("step", "tool", "outcome", "content", "ms", title="Tool calls through the guards")
-    for label, call, ctx in _script():
-        result = await executor.execute(call, ctx)
+    for label, call, result in done:
         table.add_row(
             label, call.name, _outcome(result), result.content[:60], f"{result.latency_ms:.2f}"
         )
-    await executor.aclose()
-    console.print(table)
-    stats = Table(
-        "tool",
-        "status",
-        "calls",
-        "errors",
-        "cache hits",
-        "rate limited",
-        "breaker rejected",
-        "p50 ms",
-        "p95 ms",
-        title="registry.stats()",
-    )
-    for s in (await registry.stats()).values():
-        stats.add_row(
+    columns = ("tool", "status", "calls", "errors", "cache hits", "rate limited")
+    totals = Table(*columns, "breaker rejected", "p50 ms", "p95 ms", title="registry.stats()")
+    for s in stats:
+        totals.add_row(
             s.name,
             s.status,
             str(s.calls),
@@ -130,11 +134,27 @@ async def _demo(console: Console) -> None:
             f"{s.p50_ms or 0:.2f}",
             f"{s.p95_ms or 0:.2f}",
         )
-    console.print(stats)
-    console.print(f"events written to {sink.path}")
+    return table, totals
 
 
-def demo_command() -> None:
+def demo_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
     """Run tool calls through every guard and print the results, stats and event log path."""
-    anyio.run(_demo, Console())
+    done, stats, path = anyio.run(_calls)
+    if as_json:
+        data = {
+            "calls": [
+                {"step": label, "tool": call.name, **to_jsonable_python(result)}
+                for label, call, result in done
+            ],
+            "stats": to_jsonable_python(stats),
+            "event_log": str(path),
+        }
+        typer.echo(json.dumps(data, indent=2))
+        raise typer.Exit(0)
+    console = Console()
+    for table in _tables(done, stats):
+        console.print(table)
+    console.print(f"events written to {path}")
     raise typer.Exit(0)

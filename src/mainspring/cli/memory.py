@@ -12,6 +12,9 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import typer
 
+from mainspring.cli.progress import Counter, phase, stderr_console
+from mainspring.cli.stores import ensure_data_dir
+from mainspring.config import load_settings
 from mainspring.errors import MainspringError
 from mainspring.memory import AgentMemory, EntryFilter, MemoryEntry, MemoryKind
 from mainspring.memory.base import KINDS
@@ -22,9 +25,10 @@ app = typer.Typer(help="Inspect and manage agent memory.", no_args_is_help=True)
 
 
 def _default_url() -> str:
-    from mainspring.config import load_settings
-
-    return f"sqlite:///{load_settings().data_dir / 'memory.db'}"
+    settings = load_settings()
+    if settings.memory_url is None:
+        ensure_data_dir(settings)
+    return settings.memory_store_url
 
 
 @app.callback()
@@ -34,8 +38,8 @@ def memory_options(
         str | None,
         typer.Option(
             "--url",
-            envvar="MAINSPRING_MEMORY_URL",
-            help="Store URL: sqlite:///file.db or postgresql://... [default: <data_dir>/memory.db]",
+            help="Store URL: sqlite:///file.db or postgresql://... [default: the memory_url "
+            "setting, else <data_dir>/memory.db]",
         ),
     ] = None,
     namespace: Annotated[
@@ -80,15 +84,31 @@ KindOption = Annotated[
 ]
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _entry_json(entry: MemoryEntry) -> dict[str, Any]:
+    data = entry.to_dict()
+    data.pop("embedding", None)  # hundreds of floats nobody reads on a terminal
+    return data
+
+
 @app.command()
 def show(
     ctx: typer.Context,
     kind: KindOption = None,
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """List entries: id, created (UTC), kind, importance, content."""
     where = EntryFilter(kinds=_kinds(kind), limit=limit, newest_first=True)
-    for entry in _run(ctx, lambda memory: memory.find(where)):
+    entries = _run(ctx, lambda memory: memory.find(where))
+    if as_json:
+        typer.echo(json.dumps([_entry_json(e) for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        typer.echo(f"no entries in namespace {ctx.obj[1]!r}", err=True)
+    for entry in entries:
         typer.echo(_line(entry))
 
 
@@ -97,9 +117,17 @@ def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to look for.")],
     limit: Annotated[int, typer.Option(help="How many results.")] = 10,
+    as_json: JsonOption = False,
 ) -> None:
     """Rank long-term entries for QUERY exactly as get_context does; prints score first."""
-    for candidate in _run(ctx, lambda memory: memory.search(query, limit=limit)):
+    found = _run(ctx, lambda memory: memory.search(query, limit=limit))
+    if as_json:
+        data = [{"score": c.score, **_entry_json(c.entry)} for c in found]
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if not found:
+        typer.echo(f"no long-term entries match {query!r} in namespace {ctx.obj[1]!r}", err=True)
+    for candidate in found:
         typer.echo(f"{candidate.score:.3f}  {_line(candidate.entry)}")
 
 
@@ -125,8 +153,38 @@ def import_entries(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="JSON-lines file from export, or - for stdin.")],
 ) -> None:
-    """Load exported entries into the namespace (entries with the same id are replaced)."""
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    """Load exported entries into the namespace (entries with the same id are replaced).
+
+    A record without `created_at` is stamped with the time of the import.
+    """
+    if source != "-" and not Path(source).is_file():
+        raise typer.BadParameter(
+            f"no such file {source!r}; give a JSON-lines file written by `mainspring memory "
+            "export`, or - for stdin"
+        )
+    console = stderr_console()
+    with phase(console, f"reading {'stdin' if source == '-' else source}"):
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        records = _parse_lines(text)
+
+    async def load(memory: AgentMemory) -> int:
+        done = 0
+        with Counter(console, f"importing into {memory.namespace!r}", len(records)) as counter:
+            for start in range(0, len(records), IMPORT_BATCH):
+                batch = records[start : start + IMPORT_BATCH]
+                done += await memory.import_entries(batch)
+                counter.advance(len(batch))
+        return done
+
+    count = _run(ctx, load)
+    typer.echo(f"imported {count} entries")
+
+
+IMPORT_BATCH = 500
+"""Entries per store transaction during an import (and per step of the progress bar)."""
+
+
+def _parse_lines(text: str) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -134,8 +192,7 @@ def import_entries(
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise typer.BadParameter(f"line {number} is not JSON: {exc}") from exc
-    count = _run(ctx, lambda memory: memory.import_entries(records))
-    typer.echo(f"imported {count} entries")
+    return records
 
 
 @app.command()

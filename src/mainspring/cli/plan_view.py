@@ -8,6 +8,7 @@ from rich.tree import Tree
 
 from mainspring.agent import Agent, RunResult
 from mainspring.agent._planned import as_run_result
+from mainspring.cli.run_view import RunView
 from mainspring.planning import (
     Plan,
     PlanCreated,
@@ -67,8 +68,13 @@ class _Progress:
             self.live.update(plan_tree(self.plan, self.status, self.notes), refresh=True)
 
 
-async def run_planned(agent: Agent, task: str, console: Console) -> RunResult:
-    """Plan and run the task, drawing the tree live on a terminal, as lines otherwise."""
+async def run_planned(
+    agent: Agent, task: str, console: Console, *, seen: RunView | None = None
+) -> RunResult:
+    """Plan and run the task, drawing the tree live on a terminal, as lines otherwise.
+
+    `seen` learns the plan's run id and its step runs as they start (for Ctrl-C).
+    """
     live = Live(console=console, auto_refresh=False) if console.is_terminal else None
     progress = _Progress(console, live)
     if live is not None:
@@ -77,6 +83,10 @@ async def run_planned(agent: Agent, task: str, console: Console) -> RunResult:
         async for event in PlanExecutor(agent).run_stream(task):
             if isinstance(event, PlanFinished):
                 return as_run_result(event.result)
+            if isinstance(event, StepStarted) and seen is not None:
+                # Step runs are named "<plan run>.<revision>.<step>" (PlanExecutor).
+                seen.run_id = event.run_id.rsplit(".", 2)[0]
+                seen.sub_runs.append(event.run_id)
             progress.apply(event)
     finally:
         if live is not None:

@@ -1,44 +1,49 @@
-"""`mainspring run "task"`: run the agent with the built-in tools, showing each step."""
+"""`mainspring run "task"`: run the agent with the built-in tools, showing each step as it happens.
+
+Ctrl-C marks the run `interrupted` in the run store and prints how to resume it; the exit code
+says how the run ended (`mainspring.cli.exit_codes`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import anyio
 import typer
 from rich.console import Console
 
-from mainspring.agent import (
-    Agent,
-    AgentEvent,
-    Budget,
-    BudgetStop,
-    ModelRequestStarted,
-    ModelResponded,
-    RunFinished,
-    RunResult,
-    TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
+from mainspring.agent import Agent, Budget, RunFinished, RunResult
+from mainspring.audit import AuditSink
+from mainspring.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from mainspring.cli.progress import phase, stderr_console
+from mainspring.cli.run_view import RunView, summary
+from mainspring.cli.stores import (
+    connect_guard_backend,
+    ensure_data_dir,
+    open_audit_log,
+    open_run_store,
 )
-from mainspring.audit import AuditSink, JsonlAuditLog
-from mainspring.config import Settings, load_settings
-from mainspring.errors import ConfigurationError
+from mainspring.config import Settings, load_settings, mask_url
+from mainspring.errors import ConfigurationError, RunNotFoundError
 from mainspring.models.base import Model
 from mainspring.models.registry import resolve_model
-from mainspring.runs import SqliteRunStore
+from mainspring.runs import RunStore
+from mainspring.runs.base import utc_now
 from mainspring.sandbox import detect_sandbox
 from mainspring.tools import JsonlEventSink, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin import builtin_tools, python_tool, shell_tool
+from mainspring.tools.guards import GuardBackend
 
 _KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
-def build_model(spec: str, base_url: str | None) -> Model:
-    """Resolve the model; API keys come from the environment here, at the edge, never logged."""
+def build_model(spec: str, base_url: str | None, api_key: str | None = None) -> Model:
+    """Resolve the model; API keys come from the settings or the environment, never logged."""
     provider = spec.partition(":")[0]
     options: dict[str, Any] = {}
     if base_url is not None:
@@ -47,7 +52,7 @@ def build_model(spec: str, base_url: str | None) -> Model:
         options["base_url"] = base_url
     key_variable = _KEY_VARIABLES.get(provider)
     if key_variable is not None:
-        key = os.environ.get("MAINSPRING_API_KEY") or os.environ.get(key_variable) or None
+        key = api_key or os.environ.get(key_variable) or None
         if key is None and base_url is None:
             raise typer.BadParameter(
                 f"{spec!r} needs an API key: set {key_variable} (or MAINSPRING_API_KEY)"
@@ -59,73 +64,58 @@ def build_model(spec: str, base_url: str | None) -> Model:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _describe(event: AgentEvent) -> str | None:
-    """One plain line per event worth showing; None for the rest."""
-    if isinstance(event, ModelRequestStarted):
-        return f"step {event.step}: asking the model ({event.prompt_tokens} prompt tokens)"
-    if isinstance(event, ToolCallStarted):
-        return f"  -> {event.call.name}({json.dumps(event.call.arguments)})"
-    if isinstance(event, ToolCallFinished):
-        r = event.result
-        outcome = "ok" if r.ok else (r.error.kind if r.error else "error")
-        return f"  <- {r.tool}: {outcome}: {r.content[:200]}"
-    if isinstance(event, ModelResponded) and event.response.message.content:
-        return f"  model: {event.response.message.content[:200]}"
-    if isinstance(event, BudgetStop):
-        return f"budget reached: {event.reason}"
-    return None
+def settings_api_key(settings: Settings) -> str | None:
+    """The provider key from the settings (`api_key` / MAINSPRING_API_KEY), if any."""
+    return settings.api_key.get_secret_value() if settings.api_key is not None else None
 
 
-def _summary(result: RunResult) -> list[str]:
-    usage = result.usage
-    lines = [f"answer: {result.output}"]
-    if result.error:
-        lines.append(f"error: {result.error}")
-    lines.append(
-        f"stop: {result.stop_reason}  steps: {result.steps}  tool calls: {result.tool_calls}  "
-        f"tokens: {usage.input_tokens} in / {usage.output_tokens} out  "
-        f"cost: ${usage.cost_usd:.6f}  run: {result.run_id}"
-    )
-    return lines
+async def load_model(model: Model, console: Console) -> None:
+    """Load a local model before the run, saying so: the first load takes seconds."""
+    if model.name.startswith("local:"):
+        with phase(console, f"loading the model {model.name}"):
+            await anyio.to_thread.run_sync(model.tokenizer.count, "load")
 
 
-async def _run(agent: Agent, task: str, as_json: bool, console: Console) -> RunResult:
+async def _run(agent: Agent, task: str, view: RunView) -> RunResult:
     result: RunResult | None = None
-    status = None if as_json or not console.is_terminal else console.status("thinking...")
-    if status is not None:
-        status.start()
     try:
         async for event in agent.run_stream(task):
             if isinstance(event, RunFinished):
                 result = event.result
-            elif isinstance(event, TextDelta) or as_json:
-                continue
-            elif (line := _describe(event)) is not None:
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            else:
+                view.apply(event)
     finally:
-        if status is not None:
-            status.stop()
+        view.close()
         await agent.aclose()
     assert result is not None  # run_stream always ends with RunFinished
     return result
 
 
 def make_agent(
-    settings: Settings, model: Model, protocol: str, budget: Budget, *, code: bool = False
+    settings: Settings,
+    model: Model,
+    protocol: str,
+    budget: Budget,
+    *,
+    code: bool = False,
+    run_store: RunStore | None = None,
+    backend: GuardBackend | None = None,
 ) -> Agent:
-    """The CLI's agent: built-in tools, events and audit under the data directory, runs recorded.
+    """The CLI's agent: built-in tools, events and audit where the settings say, runs recorded.
 
     With `code`, the sandboxed `python` and `shell` tools join the built-in ones, in the
-    strongest jail this host supports.
+    strongest jail this host supports. `run_store` defaults to the settings' run store;
+    `backend` (shared guard state, e.g. Redis) to in-process limits.
     """
-    data = settings.data_dir
-    audit = AuditSink(JsonlAuditLog(data / "audit.jsonl"))
+    audit = AuditSink(open_audit_log(settings))
     tools = builtin_tools()
     if code:
         jail = detect_sandbox()
         tools += [python_tool(jail), shell_tool(jail)]
+    if settings.event_log is None:
+        ensure_data_dir(settings)
     executor = ToolExecutor(
-        ToolRegistry(tools),
+        ToolRegistry(tools, backend=backend),
         sinks=[JsonlEventSink(settings.event_log_path), audit],
         default_timeout=settings.default_tool_timeout,
     )
@@ -134,10 +124,58 @@ def make_agent(
         executor,
         budget=budget,
         protocol=protocol,  # type: ignore[arg-type]
-        run_store=SqliteRunStore(data / "runs.db"),
+        run_store=run_store or open_run_store(None, settings),
         audit=audit,
         instructions="You are a careful assistant. Use a tool when it helps, then answer briefly.",
     )
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """A run's result as the JSON `--json` prints."""
+    return {
+        "output": result.output,
+        "stop_reason": result.stop_reason,
+        "run_id": result.run_id,
+        "steps": result.steps,
+        "tool_calls": result.tool_calls,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cost_usd": result.usage.cost_usd,
+        "error": result.error,
+    }
+
+
+async def _main(settings: Settings, options: _RunOptions, view: RunView) -> RunResult:
+    chosen = options.model
+    backend = await connect_guard_backend(settings)
+    agent = make_agent(
+        settings, chosen, options.protocol, options.budget, code=options.code, backend=backend
+    )
+    await load_model(chosen, stderr_console())
+    if options.plan:
+        from mainspring.cli.plan_view import run_planned
+
+        # With --json the plan view is silent: stdout is the one JSON document.
+        console = Console(quiet=True) if view.quiet else view.console
+        return await run_planned(agent, options.task, console, seen=view)
+    return await _run(agent, options.task, view)
+
+
+def _positive(value: float | None) -> float | None:
+    """Reject caps that would stop a run before it starts (0, negative)."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"must be a positive number, got {value:g}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _RunOptions:
+    task: str
+    model: Model
+    protocol: str
+    budget: Budget
+    plan: bool
+    code: bool
 
 
 def run_command(
@@ -147,8 +185,18 @@ def run_command(
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
     protocol: Annotated[str, typer.Option(help="native or react.")] = "native",
-    max_cost: Annotated[float | None, typer.Option(help="Stop before spending more USD.")] = None,
-    max_iterations: Annotated[int, typer.Option(help="At most this many model calls.")] = 10,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(callback=_positive, help="Stop before spending more than this many USD."),
+    ] = None,
+    max_iterations: Annotated[int, typer.Option(min=1, help="At most this many model calls.")] = 10,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=1, help="At most this many tokens, input plus output.")
+    ] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(callback=_positive, help="Stop after this many seconds of wall clock."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     plan: Annotated[
         bool, typer.Option("--plan", help="Plan the task first; show the plan and its steps live.")
@@ -157,34 +205,74 @@ def run_command(
         bool, typer.Option("--code", help="Also offer the sandboxed python and shell tools.")
     ] = False,
 ) -> None:
-    """Run the agent on a task with the built-in tools and show each step as it happens."""
+    """Run the agent on a task with the built-in tools and show each step as it happens.
+
+    The exit code says how the run ended (0 answered; see docs/cli.md for the table).
+    """
     if protocol not in ("native", "react"):
         raise typer.BadParameter(f"protocol {protocol!r} must be native or react")
     settings = load_settings()
-    chosen = build_model(model or settings.model, base_url or settings.base_url)
-    budget = Budget(max_iterations=max_iterations, max_cost_usd=max_cost)
-    agent = make_agent(settings, chosen, protocol, budget, code=code)
-    console = Console(file=sys.stdout)
-    if plan:
-        from mainspring.cli.plan_view import run_planned
-
-        result = anyio.run(run_planned, agent, task, console)
-    else:
-        result = anyio.run(_run, agent, task, as_json, console)
+    budget = Budget(
+        max_iterations=max_iterations,
+        max_cost_usd=max_cost,
+        max_tokens=max_tokens,
+        max_seconds=max_seconds,
+    )
+    chosen = build_model(
+        model or settings.model, base_url or settings.base_url, settings_api_key(settings)
+    )
+    options = _RunOptions(task, chosen, protocol, budget, plan, code)
+    view = RunView(Console(file=sys.stdout), quiet=as_json)
+    try:
+        result = anyio.run(_main, settings, options, view)
+    except KeyboardInterrupt:
+        view.close()
+        interrupted(settings, view.run_id, view.sub_runs)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
-        data = {
-            "output": result.output,
-            "stop_reason": result.stop_reason,
-            "run_id": result.run_id,
-            "steps": result.steps,
-            "tool_calls": result.tool_calls,
-            "input_tokens": result.usage.input_tokens,
-            "output_tokens": result.usage.output_tokens,
-            "cost_usd": result.usage.cost_usd,
-            "error": result.error,
-        }
-        typer.echo(json.dumps(data))
+        typer.echo(json.dumps(result_json(result)))
     else:
-        for line in _summary(result):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(0 if result.stop_reason != "error" else 1)
+        for line in summary(result, shown=view.last_text):
+            view.console.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exit_code_for(result.stop_reason))
+
+
+def interrupted(
+    settings: Settings,
+    run_id: str | None,
+    sub_runs: Sequence[str] = (),
+    *,
+    store_url: str | None = None,
+) -> None:
+    """After Ctrl-C: mark the run (and its running sub-runs) interrupted and say how to resume.
+
+    `store_url` is the run store the run lives in (a `--store` option), else the settings'.
+    """
+    if run_id is None:
+        typer.echo("interrupted before the run was recorded; nothing to resume", err=True)
+        return
+
+    async def mark() -> bool:
+        store = open_run_store(store_url, settings)
+        try:
+            marked = False
+            for rid in (run_id, *sub_runs):
+                try:
+                    info = (await store.load(rid)).info
+                except RunNotFoundError:
+                    continue
+                if info.status == "running":
+                    note = "interrupted (Ctrl-C); continue with `mainspring runs resume`"
+                    await store.update(
+                        replace(info, status="interrupted", note=note, updated_at=utc_now())
+                    )
+                marked = marked or rid == run_id
+            return marked
+        finally:
+            await store.aclose()
+
+    if anyio.run(mark):
+        where = f" --store {mask_url(store_url)}" if store_url is not None else ""
+        typer.echo(f"interrupted; resume with `mainspring runs resume {run_id}{where}`", err=True)
+    else:
+        typer.echo("interrupted before the run was recorded; nothing to resume", err=True)

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import anyio
 import typer
 from pydantic_core import to_jsonable_python
 
+from mainspring.agent import Budget, RunFinished, RunResult
+from mainspring.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from mainspring.cli.progress import stderr_console
+from mainspring.cli.run import (
+    build_model,
+    interrupted,
+    load_model,
+    make_agent,
+    result_json,
+    settings_api_key,
+)
+from mainspring.cli.run_view import describe, summary
+from mainspring.cli.stores import open_run_store
 from mainspring.config import Settings, load_settings
 from mainspring.errors import RunNotFoundError
-from mainspring.runs import ModelCalled, RunInfo, RunRecord, RunStore, SqliteRunStore, ToolFinished
+from mainspring.runs import ModelCalled, RunInfo, RunRecord, RunStatus, RunStore, ToolFinished
 from mainspring.runs.base import utc_now
+from mainspring.runs.replay import RecordedModel, Replay
 
 app = typer.Typer(
     help="List, inspect, resume, cancel and replay recorded runs.", no_args_is_help=True
@@ -27,17 +41,12 @@ StoreOption = Annotated[
 ]
 
 
-def open_store(url: str | None, settings: Settings | None = None) -> RunStore:
-    """The run store named by a URL, or the default SQLite file under the data directory."""
-    if url is None:
-        return SqliteRunStore((settings or load_settings()).data_dir / "runs.db")
-    if url.startswith("sqlite:///"):
-        return SqliteRunStore(url.removeprefix("sqlite:///"))
-    if url.startswith(("postgresql://", "postgres://")):
-        from mainspring.runs.postgres import PostgresRunStore
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-        return PostgresRunStore(url)
-    raise typer.BadParameter(f"store {url!r} must start with sqlite:/// or postgresql://")
+
+def open_store(url: str | None, settings: Settings | None = None) -> RunStore:
+    """The run store named by a URL, or the one the settings name (default <data_dir>/runs.db)."""
+    return open_run_store(url, settings or load_settings())
 
 
 async def _with_store(url: str | None, action: Any) -> Any:
@@ -64,13 +73,21 @@ def list_runs(
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The newest runs with their status, tokens and cost."""
+    if status is not None and status not in get_args(RunStatus):
+        raise typer.BadParameter(
+            f"status {status!r} is not one of {', '.join(get_args(RunStatus))}"
+        )
     runs: list[RunInfo] = anyio.run(
         _with_store, store, lambda s: s.list(limit=limit, status=status)
     )
+    if as_json:
+        typer.echo(json.dumps(to_jsonable_python(runs), indent=2))
+        return
     if not runs:
-        typer.echo("no runs recorded")
+        typer.echo("no runs recorded" + (f" with status {status!r}" if status else ""))
     for info in runs:
         typer.echo(_summary(info))
 
@@ -127,22 +144,24 @@ def cancel(run_id: str, store: StoreOption = None) -> None:
     typer.echo(f"cancelled {info.run_id}")
 
 
-def _agent_for(record: RunRecord, model: str | None, base_url: str | None) -> Any:
+def _agent_for(record: RunRecord, model: str | None, base_url: str | None, store: RunStore) -> Any:
     """An agent configured like the one that recorded the run (protocol, budget, tools).
 
-    With no model named, the run's own model is used, or for a replay-only agent whose model is
-    never called, the record itself.
+    It reads and writes runs in `store`, the store the record came from. With no model named,
+    the run's own model is used, or for a replay-only agent whose model is never called, the
+    record itself.
     """
-    from mainspring.agent import Budget
-    from mainspring.cli.run import build_model, make_agent
-    from mainspring.runs.replay import RecordedModel
-
     settings = load_settings()
     recorded = record.info.settings
     budget = Budget(**recorded["budget"]) if "budget" in recorded else Budget()
     spec = model or record.info.model
-    chosen = build_model(spec, base_url) if ":" in spec else RecordedModel(record)
-    return make_agent(settings, chosen, str(recorded.get("protocol", "native")), budget)
+    chosen = (
+        build_model(spec, base_url, settings_api_key(settings))
+        if ":" in spec
+        else RecordedModel(record)
+    )
+    protocol = str(recorded.get("protocol", "native"))
+    return make_agent(settings, chosen, protocol, budget, run_store=store)
 
 
 @app.command()
@@ -151,22 +170,33 @@ def resume(
     store: StoreOption = None,
     model: Annotated[str | None, typer.Option(help="Override the recorded model.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Continue a run whose process died; completed model and tool calls are not repeated."""
-    from mainspring.cli.run import _summary
+    """Continue a run whose process died or was interrupted; completed calls are not repeated.
+
+    The run continues in the store it was read from (`--store`, else the settings' run store).
+    """
 
     async def action(s: RunStore) -> Any:
         record = await s.load(run_id)
-        agent = _agent_for(record, model, base_url)
+        agent = _agent_for(record, model, base_url, s)
+        await load_model(agent.model, stderr_console())
         try:
             return await agent.resume(run_id)
         finally:
             await agent.aclose()
 
-    result = anyio.run(_with_store, store, action)
-    for line in _summary(result):
-        typer.echo(line)
-    raise typer.Exit(0 if result.stop_reason not in ("error", "needs_attention") else 1)
+    try:
+        result = anyio.run(_with_store, store, action)
+    except KeyboardInterrupt:
+        interrupted(load_settings(), run_id, store_url=store)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if as_json:
+        typer.echo(json.dumps(result_json(result)))
+    else:
+        for line in summary(result):
+            typer.echo(line)
+    raise typer.Exit(exit_code_for(result.stop_reason))
 
 
 @app.command()
@@ -177,31 +207,44 @@ def replay(
         str | None, typer.Option(help="Re-run the task on this model with the recorded tools.")
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Re-run a recorded run from its record (no model or tool called), or against --model."""
-    from mainspring.agent import RunFinished
-    from mainspring.cli.run import _describe, _summary
-    from mainspring.runs.replay import Replay
 
-    async def action(s: RunStore) -> list[str]:
+    async def action(s: RunStore) -> dict[str, Any]:
         record = await s.load(run_id)
-        agent = _agent_for(record, "", None)
+        agent = _agent_for(record, "", None, s)
         other = None
         if model is not None:
-            from mainspring.cli.run import build_model
-
-            other = build_model(model, base_url)
+            other = build_model(model, base_url, settings_api_key(load_settings()))
         session = Replay(record, agent.config, model=other)
-        lines: list[str] = []
+        events: list[Any] = []
+        result: RunResult | None = None
         async for event in session.events():
             if isinstance(event, RunFinished):
-                lines += _summary(event.result)
-            elif (line := _describe(event)) is not None:
-                lines.append(line)
-        differences = session.divergences
-        if model is not None:
-            lines.append("diverges: " + ("; ".join(differences) if differences else "nowhere"))
-        return lines
+                result = event.result
+            else:
+                events.append(event)
+        return {"events": events, "result": result, "divergences": session.divergences}
 
-    for line in anyio.run(_with_store, store, action):
+    replayed = anyio.run(_with_store, store, action)
+    result = replayed["result"]
+    if as_json:
+        data = {
+            "run_id": run_id,
+            "events": [
+                {"type": type(e).__name__, **to_jsonable_python(e)} for e in replayed["events"]
+            ],
+            "result": result_json(result),
+            "divergences": replayed["divergences"] if model is not None else None,
+        }
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for event in replayed["events"]:
+        if (line := describe(event)) is not None:
+            typer.echo(line)
+    for line in summary(result):
         typer.echo(line)
+    if model is not None:
+        differences = replayed["divergences"]
+        typer.echo("diverges: " + ("; ".join(differences) if differences else "nowhere"))

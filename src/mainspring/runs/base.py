@@ -17,8 +17,9 @@ from pydantic import Field, TypeAdapter
 
 from mainspring.messages import ModelResponse, ToolCall, ToolResult, Usage
 
-RunStatus = Literal["running", "completed", "failed", "needs_attention", "cancelled"]
-"""`needs_attention`: a non-idempotent tool call started and its outcome is unknown."""
+RunStatus = Literal["running", "completed", "failed", "needs_attention", "cancelled", "interrupted"]
+"""`needs_attention`: a non-idempotent tool call started and its outcome is unknown.
+`interrupted`: the operator stopped the process (Ctrl-C); `resume` continues it."""
 
 
 def utc_now() -> str:
