@@ -23,6 +23,7 @@ STOP_EXIT_CODES: dict[str, int] = {
     "max_tool_calls": 7,
     "needs_attention": 8,
     "cancelled": 9,
+    "no_progress": 10,
 }
 """The exit code of a run that ended for each stop reason."""
 
