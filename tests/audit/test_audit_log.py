@@ -138,7 +138,7 @@ async def test_hmac_chain_cannot_be_recomputed_without_the_key(tmp_path: Path) -
         return forged
 
     # Changed by issue 11: a chain still marked keyed is refused without the key, not accepted.
-    report = verify_bodies((json.loads(line) for line in forge("hmac-sha256")))
+    report = verify_bodies(json.loads(line) for line in forge("hmac-sha256"))
     assert not report.ok and report.reason == "key_required" and report.position == 1
     assert "keyed" in (report.problem or "") and "--key-env" in (report.problem or "")
     # A forger who also relabels the records as plain SHA-256 is caught under the key.

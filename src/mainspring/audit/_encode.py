@@ -1,4 +1,4 @@
-"""The stored form of any value: strict JSON that every writer can write and every parser reads.
+r"""The stored form of any value: strict JSON that every writer can write and every parser reads.
 
 An audit record must be written whatever the call carried, so conversion never raises and never
 drops a record. The rules (documented in docs/audit.md, "What is stored"):
@@ -7,7 +7,7 @@ drops a record. The rules (documented in docs/audit.md, "What is stored"):
   (as in the protobuf JSON mapping); strict JSON has no bare NaN;
 - integers wider than 4096 bits become a hex string ("0x..."): wider ones exceed the
   decimal-digit limit of Python's own JSON reader;
-- bytes: decoded as UTF-8, undecodable bytes as `\\xNN` escapes;
+- bytes: decoded as UTF-8, undecodable bytes as `\xNN` escapes;
 - mapping keys become strings; a key that collides with another after conversion gets `#2`, `#3`;
 - structure nested deeper than `MAX_DEPTH` levels is stored as `{"$nested_json": "<text>"}`,
   the compact JSON of the rest as one string (so no parser hits its nesting limit, and nothing is
@@ -30,7 +30,9 @@ MAX_DEPTH = 64
 """Levels of structure a record keeps as JSON structure (serde_json's default limit is 128)."""
 _MAX_INT_BITS = 4096
 _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-_LEAF = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
+_LEAF = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
+)
 _SEQUENCES = (list, tuple, set, frozenset)
 _CONTAINERS = (Mapping, *_SEQUENCES)
 
@@ -147,7 +149,7 @@ def _flat_json(root: Any) -> str:
             out.append("{" if frame.mapping else "[")
         while stack:
             top = stack[-1]
-            item = next(top.items, _END)
+            item: Any = next(top.items, _END)
             if item is _END:
                 out.append(top.close)
                 on_path.discard(top.ident)
@@ -184,8 +186,8 @@ def audit_time(value: Any, now: dt.datetime | None = None) -> tuple[str, str | N
         except ValueError:
             moment = None
     if moment is None:
-        fallback = now or dt.datetime.now(dt.UTC)
-        return format_time(fallback), safe_repr(value) if not isinstance(value, str) else text(value)
+        given = text(value) if isinstance(value, str) else safe_repr(value)
+        return format_time(now or dt.datetime.now(dt.UTC)), given
     return format_time(moment), None
 
 

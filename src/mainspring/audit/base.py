@@ -160,6 +160,8 @@ class Unreadable:
     """"line 12" of a file, "row pos 17" of a table."""
     torn: bool = False
     """The final line of a file without its newline: a write torn by a crash."""
+    size: int | None = None
+    """Stored bytes, when `text` (decoded with escapes) is not the same length."""
 
 
 def entry_from_body(body: Mapping[str, Any]) -> AuditEntry:

@@ -43,7 +43,7 @@ async def verify_file(
         finally:
             await log.aclose()
     path = Path(source)
-    if not path.is_file():
+    if not await anyio.Path(path).is_file():
         raise AuditLogError(f"no audit log at {text!r}; pass the path of an existing log")
     if path.suffix in SQLITE_SUFFIXES:
         total = await anyio.to_thread.run_sync(count_rows, path)
@@ -69,9 +69,7 @@ def verify_file_sync(
     try:
         anyio.get_current_task()
     except RuntimeError:
-        return anyio.run(
-            lambda: verify_file(source, key=key, anchor=anchor, progress=progress)
-        )
+        return anyio.run(lambda: verify_file(source, key=key, anchor=anchor, progress=progress))
     raise ConfigurationError(
         "verify_file_sync() was called from inside a running event loop; use "
         "`await verify_file(...)` there instead"

@@ -15,6 +15,7 @@ moved to a side file `<log>.torn-<time>`, a warning is logged under `mainspring.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -96,10 +97,8 @@ class JsonlAuditLog:
                 self._last_sync = now
         except OSError as exc:
             # Take back a partial write, so the next append does not glue onto half a line.
-            try:
+            with contextlib.suppress(OSError):  # if even that fails, reopening cuts it aside
                 os.ftruncate(handle.fileno(), start)
-            except OSError:
-                pass  # reopening cuts the torn line into a side file
             raise AuditLogError(f"cannot write audit log {str(self.path)!r}: {exc}") from exc
 
     async def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
@@ -176,5 +175,6 @@ def _parse(line: bytes, number: int) -> Any:
     try:
         return json.loads(line)
     except (ValueError, RecursionError):
-        text = line.rstrip(b"\n").decode("utf-8", "backslashreplace")
-        return Unreadable(text, f"line {number}", torn=not line.endswith(b"\n"))
+        raw = line.rstrip(b"\n")
+        text = raw.decode("utf-8", "backslashreplace")
+        return Unreadable(text, f"line {number}", torn=not line.endswith(b"\n"), size=len(raw))

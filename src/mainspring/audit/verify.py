@@ -44,42 +44,48 @@ class VerifyReport:
     """The anchor the log was checked against, if any."""
 
     def __str__(self) -> str:
-        lines = []
         if self.ok:
-            lines.append(f"OK: {self.records} records, head seq {self.head_seq} hash {self.head_hash}")
+            verdict = f"OK: {self.records} records, head seq {self.head_seq} hash {self.head_hash}"
         elif self.reason == "key_required":
-            lines.append(f"KEY REQUIRED at record #{self.position}: {self.problem}")
+            verdict = f"KEY REQUIRED at record #{self.position}: {self.problem}"
         else:
-            lines.append(f"TAMPERED at record #{self.position}: {self.problem}")
-        for cut in self.cuts:
-            kept = {True: "kept in", False: "MISSING or changed:", None: "kept in"}[cut.get("kept")]
+            verdict = f"TAMPERED at record #{self.position}: {self.problem}"
+        lines = [verdict, *map(_describe_cut, self.cuts)]
+        if (torn := self.torn_tail) is not None:
             lines.append(
-                f"cut (seq {cut.get('seq')}): {cut.get('size')} bytes after seq "
-                f"{cut.get('after_seq')}, {cut.get('reason')}; {kept} {cut.get('file')}"
-            )
-        if self.torn_tail is not None:
-            lines.append(
-                f"torn tail: {self.torn_tail['bytes']} bytes after seq {self.torn_tail['after_seq']}"
-                f" at {self.torn_tail['where']} (a write interrupted by a crash; the next writer "
-                "moves it to a side file)"
+                f"torn tail: {torn['bytes']} bytes after seq {torn['after_seq']} at "
+                f"{torn['where']} (a write interrupted by a crash; the next writer moves it to "
+                "a side file)"
             )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON (`mainspring audit verify --json`)."""
-        first_bad = None
+        first_bad, anchor = None, None
         if not self.ok:
             first_bad = {"position": self.position, "problem": self.problem, "reason": self.reason}
+        if self.anchor is not None:
+            anchor = {"seq": self.anchor[0], "hash": self.anchor[1]}
         return {
             "ok": self.ok,
             "records": self.records,
             "head": {"seq": self.head_seq, "hash": self.head_hash},
-            "anchor": None if self.anchor is None else {"seq": self.anchor[0], "hash": self.anchor[1]},
+            "anchor": anchor,
             "keyed": self.keyed,
             "first_bad": first_bad,
             "cuts": list(self.cuts),
             "torn_tail": self.torn_tail,
         }
+
+
+def _describe_cut(cut: dict[str, Any]) -> str:
+    kept = "MISSING or changed:" if cut.get("kept") is False else "kept in"
+    if cut.get("seq") is None:
+        return f"side file {cut.get('file')} ({cut.get('size')} bytes): {cut.get('reason')}"
+    return (
+        f"cut (seq {cut['seq']}): {cut.get('size')} bytes after seq {cut.get('after_seq')}, "
+        f"{cut.get('reason')}; {kept} {cut.get('file')}"
+    )
 
 
 class _Checker:
@@ -127,7 +133,8 @@ class _Checker:
     def _unreadable(self, body: Unreadable) -> str | None:
         if body.torn:
             self.count -= 1  # not a record: an interrupted write, reported, not a failure
-            self.torn = {"after_seq": self.seq, "bytes": len(body.text.encode()), "where": body.where}
+            size = len(body.text.encode()) if body.size is None else body.size
+            self.torn = {"after_seq": self.seq, "bytes": size, "where": body.where}
             return None
         self.reason = "unreadable"
         preview = body.text if len(body.text) <= 60 else body.text[:57] + "..."
@@ -165,7 +172,9 @@ class _Checker:
     def finish(self, problem: str | None) -> VerifyReport:
         if problem is None and self.anchor is not None and self.seq < self.anchor[0]:
             self.reason = "anchor"
-            problem = f"log ends at seq {self.seq} but the anchor is seq {self.anchor[0]}: tail deleted"
+            problem = (
+                f"log ends at seq {self.seq} but the anchor is seq {self.anchor[0]}: tail deleted"
+            )
         common: dict[str, Any] = {
             "keyed": self.keyed,
             "cuts": tuple(self.cuts),
