@@ -60,13 +60,13 @@ def storable(value: Any, depth: int = 0, path: frozenset[int] = frozenset()) -> 
         return value if value.bit_length() <= _MAX_INT_BITS else hex(value)
     if kind is float:
         return value if math.isfinite(value) else _NONFINITE.get(value, "NaN")
-    if isinstance(value, _CONTAINERS):
+    if kind is dict or kind is list or isinstance(value, _CONTAINERS):
         if id(value) in path:
             return "<cycle>"
         if depth >= MAX_DEPTH:
             return {"$nested_json": _flat_json(value)}
         inner = path | {id(value)}
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             return _mapping(value, depth + 1, inner)
         return [storable(item, depth + 1, inner) for item in value]
     return _other(value, depth, path)
@@ -94,14 +94,25 @@ def _other(value: Any, depth: int, path: frozenset[int]) -> Any:
 def _mapping(value: Mapping[Any, Any], depth: int, path: frozenset[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for raw, item in value.items():
-        key = mapping_key(raw)
+        key = raw if type(raw) is str and raw.isascii() else mapping_key(raw)
         if key in out:
             n = 2
             while f"{key}#{n}" in out:
                 n += 1
             key = f"{key}#{n}"
-        out[key] = storable(item, depth, path)
+        # Inline the commonest leaves: this loop is most of the cost of sealing a record.
+        out[key] = item if _plain_leaf(item) else storable(item, depth, path)
     return out
+
+
+def _plain_leaf(item: Any) -> bool:
+    """Already stored as is: the common case, checked without a call to `storable`."""
+    kind = type(item)
+    if kind is str:
+        return item.isascii()  # type: ignore[no-any-return]
+    if kind is float:
+        return math.isfinite(item)
+    return item is None or kind is bool or (kind is int and -(1 << 63) <= item < 1 << 63)
 
 
 def mapping_key(raw: Any) -> str:

@@ -84,16 +84,22 @@ _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 
 
 def _line(body: Mapping[str, Any]) -> str:
-    text = _CANONICAL.encode(body)
+    return _escape_breaks(_CANONICAL.encode(body))
+
+
+def _escape_breaks(text: str) -> str:
     if not text.isascii():
         for raw, escaped in _LINE_BREAKS.items():
             text = text.replace(raw, escaped)
     return text
 
 
+_ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
+
+
 def stored_entry(entry: AuditEntry) -> dict[str, Any]:
     """The entry's fields in their stored form: strict JSON, time in the one audit format."""
-    data = {f.name: getattr(entry, f.name) for f in fields(entry)}
+    data = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
     data["time"], given = audit_time(entry.time)
     if given is not None:  # not a time: sealing time stored instead, what was given kept
         detail = entry.detail if isinstance(entry.detail, Mapping) else {"detail": entry.detail}
@@ -123,9 +129,16 @@ def seal(entry: AuditEntry, seq: int, prev: str, key: bytes | None) -> AuditReco
     """
     alg: HashAlg = "sha256" if key is None else "hmac-sha256"
     body = {**stored_entry(entry), "alg": alg, "seq": seq, "prev": prev}
-    digest = _digest(_CANONICAL.encode(body).encode(), key)
-    body["hash"] = digest
-    return AuditRecord(seq, entry, prev, digest, alg, _line(body))
+    body.pop("hash", None)
+    # Encode the members that sort before and after "hash" apart, so the unsealed text (hashed)
+    # and the stored line are one encoding: exactly the canonical JSON `verify` recomputes.
+    before = _CANONICAL.encode({k: v for k, v in body.items() if k < "hash"})[1:-1]
+    after = _CANONICAL.encode({k: v for k, v in body.items() if k > "hash"})[1:-1]
+    unsealed = "{" + ",".join(part for part in (before, after) if part) + "}"
+    digest = _digest(unsealed.encode(), key)
+    sealed = f'"hash":"{digest}"'
+    line = "{" + ",".join(part for part in (before, sealed, after) if part) + "}"
+    return AuditRecord(seq, entry, prev, digest, alg, _escape_breaks(line))
 
 
 def seal_all(
