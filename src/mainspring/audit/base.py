@@ -78,6 +78,10 @@ class AuditRecord:
 _CANONICAL = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, check_circular=False, sort_keys=True, separators=(",", ":")
 )
+# The same canonical form for checking stored records, which may hold anything a hand put there.
+_VERIFYING = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, sort_keys=True, separators=(",", ":")
+)
 # JSON allows these raw inside strings, but `str.splitlines()` (and many line readers) split on
 # them; escaping them keeps one record per line without changing the parsed value or its hash.
 _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
@@ -111,8 +115,20 @@ def stored_entry(entry: AuditEntry) -> dict[str, Any]:
 def compute_hash(body: Mapping[str, Any], key: bytes | None) -> str:
     """SHA-256 (or HMAC-SHA-256 with `key`) of the body's canonical JSON, `hash` excluded."""
     unsealed = {k: v for k, v in body.items() if k != "hash"}
-    text = json.dumps(unsealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return _digest(text, key)
+    return _digest(_VERIFYING.encode(unsealed).encode(), key)
+
+
+def rehash(body: dict[str, Any], key: bytes | None) -> str:
+    """`compute_hash` without copying the body (`hash` is taken out and put back)."""
+    stored = body.pop("hash", _MISSING)
+    try:
+        return _digest(_VERIFYING.encode(body).encode(), key)
+    finally:
+        if stored is not _MISSING:
+            body["hash"] = stored
+
+
+_MISSING = object()
 
 
 def _digest(text: bytes, key: bytes | None) -> str:

@@ -171,10 +171,13 @@ def _read_lines(handle: IO[bytes], count: int) -> list[bytes]:
     return lines
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _parse(line: bytes, number: int) -> Any:
     try:
-        return json.loads(line)
-    except (ValueError, RecursionError):
+        return _DECODER.decode(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raw = line.rstrip(b"\n")
         text = raw.decode("utf-8", "backslashreplace")
         return Unreadable(text, f"line {number}", torn=not line.endswith(b"\n"), size=len(raw))

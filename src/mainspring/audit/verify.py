@@ -10,7 +10,7 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
 
-from mainspring.audit.base import GENESIS, Unreadable, compute_hash
+from mainspring.audit.base import GENESIS, Unreadable, rehash
 
 Problem = Literal["tampered", "unreadable", "key_required", "downgraded", "anchor"]
 """Why a log failed: `key_required` means verify it with its key, not that it was tampered."""
@@ -162,7 +162,7 @@ class _Checker:
         return None
 
     def _hash(self, body: dict[str, Any], seq: int, stored: str) -> str | None:
-        if compute_hash(body, self.key) == stored:
+        if rehash(body, self.key) == stored:
             return None
         hint = "record edited, or wrong key"
         if body.get("alg") is None and self.key is None:
