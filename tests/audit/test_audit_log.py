@@ -11,6 +11,7 @@ from mainspring.audit import (
     JsonlAuditLog,
     SqliteAuditLog,
     verify_bodies,
+    verify_file,
     verify_log,
 )
 from mainspring.audit.base import compute_hash
@@ -247,6 +248,12 @@ async def test_postgres_log_shares_one_chain_between_writers() -> None:
             )
         tampered = await verify_log(writers[0].bodies())
         assert not tampered.ok and tampered.position == 30
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(f"UPDATE {schema}.audit_log SET body = 'not json' WHERE seq = 60")
+        by_url = await verify_file(url, schema=schema)
+        assert not by_url.ok and by_url.position == 30
+        await writers[2].append([entry(999)])  # an unreadable row never stops the writers
+        assert (await writers[0].head())[0] == 61
     finally:
         for log in writers:
             await log.aclose()

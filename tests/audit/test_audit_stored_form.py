@@ -150,3 +150,19 @@ async def test_records_written_before_this_format_still_verify(
     await log.aclose()
     report = await verify_file(path, key=key)
     assert report.ok and report.records == 6
+
+
+class BrokenMapping(dict[str, Any]):
+    def items(self) -> Any:
+        raise RuntimeError("cannot iterate")
+
+
+async def test_a_container_that_raises_is_stored_as_its_repr(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = JsonlAuditLog(path)
+    broken = BrokenMapping(a=1)
+    await log.append([AuditEntry("tool_call", "t", time="2026-11-25T08:00:00Z", arguments=broken)])
+    await log.aclose()
+    (line,) = path.read_text().splitlines()
+    assert json.loads(line)["arguments"] == "{'a': 1}"
+    assert (await verify_file(path)).ok

@@ -61,15 +61,22 @@ def storable(value: Any, depth: int = 0, path: frozenset[int] = frozenset()) -> 
     if kind is float:
         return value if math.isfinite(value) else _NONFINITE.get(value, "NaN")
     if kind is dict or kind is list or isinstance(value, _CONTAINERS):
-        if id(value) in path:
-            return "<cycle>"
+        return _container(value, depth, path)
+    return _other(value, depth, path)
+
+
+def _container(value: Any, depth: int, path: frozenset[int]) -> Any:
+    if id(value) in path:
+        return "<cycle>"
+    try:
         if depth >= MAX_DEPTH:
             return {"$nested_json": _flat_json(value)}
         inner = path | {id(value)}
-        if kind is dict or isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             return _mapping(value, depth + 1, inner)
         return [storable(item, depth + 1, inner) for item in value]
-    return _other(value, depth, path)
+    except Exception:  # a container whose iteration raises: keep what repr says of it
+        return safe_repr(value)
 
 
 def _other(value: Any, depth: int, path: frozenset[int]) -> Any:

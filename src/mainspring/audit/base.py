@@ -9,6 +9,7 @@ the head (`seq`, `hash`) with a copy kept elsewhere (`verify(..., anchor=...)`).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
-from mainspring.audit._encode import audit_time, storable
+from mainspring.audit._encode import audit_time, format_time, safe_repr, storable, text
 
 RecordKind = Literal["tool_call", "model_call", "log_repair"]
 """`log_repair`: a writer cut a torn or unreadable tail off the log on reopening it (`detail`
@@ -144,7 +145,16 @@ def seal(entry: AuditEntry, seq: int, prev: str, key: bytes | None) -> AuditReco
     values included), which is what `verify` recomputes from the stored line.
     """
     alg: HashAlg = "sha256" if key is None else "hmac-sha256"
-    body = {**stored_entry(entry), "alg": alg, "seq": seq, "prev": prev}
+    try:
+        stored = stored_entry(entry)
+    except Exception as exc:  # a bug in the conversion must still leave a record, not a gap
+        stored = {
+            "kind": text(str(getattr(entry, "kind", "tool_call"))),
+            "name": text(str(getattr(entry, "name", "?"))),
+            "time": format_time(dt.datetime.now(dt.UTC)),
+            "detail": {"unstorable": safe_repr(entry), "error": safe_repr(exc)},
+        }
+    body = {**stored, "alg": alg, "seq": seq, "prev": prev}
     body.pop("hash", None)
     # Encode the members that sort before and after "hash" apart, so the unsealed text (hashed)
     # and the stored line are one encoding: exactly the canonical JSON `verify` recomputes.

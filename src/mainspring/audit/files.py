@@ -26,18 +26,20 @@ async def verify_file(
     key: bytes | None = None,
     anchor: tuple[int, str] | None = None,
     progress: Progress | None = None,
+    schema: str = "mainspring",
 ) -> VerifyReport:
     """Verify the log at a path (JSON lines, or SQLite by suffix) or a PostgreSQL URL.
 
     Reads only: nothing is created, cut or repaired. For a JSON-lines log, the side files of
     every cut are checked too (`kept` in each of `report.cuts`), and side files that no
     `log_repair` record names are listed. Raises `AuditLogError` when there is nothing to read.
+    `schema` is where a PostgreSQL log's tables are.
     """
     text = str(source)
     if text.startswith(_POSTGRES):
         from mainspring.audit.postgres import PostgresAuditLog  # optional extra, loaded on use
 
-        log = PostgresAuditLog(text, key=key)
+        log = PostgresAuditLog(text, schema=schema, key=key)
         try:
             return await verify_log(log.bodies(), key=key, anchor=anchor, progress=progress)
         finally:
@@ -64,12 +66,15 @@ def verify_file_sync(
     key: bytes | None = None,
     anchor: tuple[int, str] | None = None,
     progress: Progress | None = None,
+    schema: str = "mainspring",
 ) -> VerifyReport:
     """`verify_file` for code without an event loop (a script, a cron job). Not inside one."""
     try:
         anyio.get_current_task()
     except RuntimeError:
-        return anyio.run(lambda: verify_file(source, key=key, anchor=anchor, progress=progress))
+        return anyio.run(
+            lambda: verify_file(source, key=key, anchor=anchor, progress=progress, schema=schema)
+        )
     raise ConfigurationError(
         "verify_file_sync() was called from inside a running event loop; use "
         "`await verify_file(...)` there instead"
