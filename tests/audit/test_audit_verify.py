@@ -136,3 +136,14 @@ def test_verify_file_sync_from_a_script_with_progress(tmp_path: Path) -> None:
 async def test_verify_file_sync_refuses_inside_an_event_loop(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="await verify_file"):
         verify_file_sync(tmp_path / "audit.jsonl")
+
+
+def test_hand_edited_records_that_json_barely_holds_are_findings_not_crashes() -> None:
+    surrogate = json.loads(
+        '{"seq": 1, "prev": "' + "0" * 64 + '", "hash": "' + "a" * 64 + '", "x": "\\udc80"}'
+    )
+    report = verify_bodies([surrogate])
+    assert not report.ok and "do not match its hash" in (report.problem or "")
+    deep = json.loads('{"seq": 1, "hash": "' + "a" * 64 + '", "x": ' + "[" * 900 + "]" * 900 + "}")
+    report = verify_bodies([deep])
+    assert not report.ok and report.position == 1

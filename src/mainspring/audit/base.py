@@ -92,11 +92,11 @@ def _line(body: Mapping[str, Any]) -> str:
     return _escape_breaks(_CANONICAL.encode(body))
 
 
-def _escape_breaks(text: str) -> str:
-    if not text.isascii():
+def _escape_breaks(line: str) -> str:
+    if not line.isascii():
         for raw, escaped in _LINE_BREAKS.items():
-            text = text.replace(raw, escaped)
-    return text
+            line = line.replace(raw, escaped)
+    return line
 
 
 _ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
@@ -116,20 +116,26 @@ def stored_entry(entry: AuditEntry) -> dict[str, Any]:
 def compute_hash(body: Mapping[str, Any], key: bytes | None) -> str:
     """SHA-256 (or HMAC-SHA-256 with `key`) of the body's canonical JSON, `hash` excluded."""
     unsealed = {k: v for k, v in body.items() if k != "hash"}
-    return _digest(_VERIFYING.encode(unsealed).encode(), key)
+    return _digest(_verifying_bytes(unsealed), key)
 
 
 def rehash(body: dict[str, Any], key: bytes | None) -> str:
     """`compute_hash` without copying the body (`hash` is taken out and put back)."""
     stored = body.pop("hash", _MISSING)
     try:
-        return _digest(_VERIFYING.encode(body).encode(), key)
+        return _digest(_verifying_bytes(body), key)
     finally:
         if stored is not _MISSING:
             body["hash"] = stored
 
 
 _MISSING = object()
+
+
+def _verifying_bytes(body: Mapping[str, Any]) -> bytes:
+    # A writer never stores a lone surrogate; one put there by hand must not stop the check
+    # (its record then fails to match its hash).
+    return _VERIFYING.encode(body).encode("utf-8", "surrogatepass")
 
 
 def _digest(text: bytes, key: bytes | None) -> str:
