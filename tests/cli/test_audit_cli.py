@@ -145,3 +145,16 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
         assert progress is not None
         progress(50_000, 100_000)
     assert "verifying" in terminal.getvalue() and "50000/100000" in terminal.getvalue()
+
+
+def test_tail_and_query_read_damaged_logs_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    write(path, count=3)
+    with path.open("ab") as handle:
+        handle.write(b'{"not": "a record"}\n\xff garbage\n')
+    tail = runner.invoke(app, ["audit", "tail", str(path)])
+    assert tail.exit_code == 0 and tail.output.splitlines()[-1].startswith("#None")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 100)
+    result = runner.invoke(app, ["audit", "query", str(junk)])
+    assert result.exit_code == 2 and "cannot read audit log" in result.output

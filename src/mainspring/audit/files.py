@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,11 @@ async def verify_file(
     )
     cuts = await anyio.to_thread.run_sync(_side_files, path, report.cuts)
     return dataclasses.replace(report, cuts=cuts)
+
+
+def read_file(path: Path) -> AsyncIterator[Any]:
+    """The stored records of a JSON-lines or SQLite log, read only (`Unreadable` where not JSON)."""
+    return iter_sqlite(path) if path.suffix in SQLITE_SUFFIXES else iter_jsonl(path)
 
 
 def verify_file_sync(

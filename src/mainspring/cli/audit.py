@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from mainspring.audit import AuditLog, JsonlAuditLog, SqliteAuditLog, verify_file_sync
-from mainspring.audit.files import SQLITE_SUFFIXES
+from mainspring.audit import verify_file_sync
+from mainspring.audit.files import read_file
 from mainspring.audit.sink import matches
 from mainspring.audit.verify import Progress
 from mainspring.config import load_settings
@@ -37,14 +37,6 @@ def _resolve(path: Path | None) -> Path:
     if not resolved.exists():
         raise typer.BadParameter(f"no audit log at {str(resolved)!r}; pass its path")
     return resolved
-
-
-def _open(path: Path | None, key_env: str | None = None) -> AuditLog:
-    resolved = _resolve(path)
-    key = _key(key_env)
-    if resolved.suffix in SQLITE_SUFFIXES:
-        return SqliteAuditLog(resolved, key=key)
-    return JsonlAuditLog(resolved, key=key)
 
 
 def _key(env_name: str | None) -> bytes | None:
@@ -113,12 +105,20 @@ def verify(
     raise typer.Exit(0 if report.ok else 2 if report.reason == "key_required" else 1)
 
 
-async def _collect(log: AuditLog, limit: int, filters: dict[str, str | None]) -> list[Any]:
-    found: deque[Any] = deque(maxlen=limit)
-    async for body in log.bodies():
-        if isinstance(body, dict) and matches(body, filters):
-            found.append(body)
-    return list(found)
+def _collect(path: Path | None, limit: int, filters: dict[str, str | None]) -> list[Any]:
+    async def collect(source: Path) -> list[Any]:
+        found: deque[Any] = deque(maxlen=limit)
+        async for body in read_file(source):
+            if isinstance(body, dict) and matches(body, filters):
+                found.append(body)
+        return list(found)
+
+    source = _resolve(path)
+    try:
+        return anyio.run(collect, source)
+    except AuditLogError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _print(bodies: list[Any], as_json: bool) -> None:
@@ -127,9 +127,11 @@ def _print(bodies: list[Any], as_json: bool) -> None:
             typer.echo(json.dumps(b, ensure_ascii=False))
             continue
         error = f" {b.get('error_kind')}" if b.get("outcome") == "error" else ""
+        latency = b.get("latency_ms")
+        took = f"{latency:.1f}ms" if isinstance(latency, int | float) else f"{latency}ms"
         typer.echo(
-            f"#{b['seq']} {b['time']} run={b.get('run_id')} {b.get('principal')} "
-            f"{b['kind']}:{b['name']} {b.get('outcome')}{error} {b.get('latency_ms', 0):.1f}ms"
+            f"#{b.get('seq')} {b.get('time')} run={b.get('run_id')} {b.get('principal')} "
+            f"{b.get('kind')}:{b.get('name')} {b.get('outcome')}{error} {took}"
         )
 
 
@@ -140,8 +142,7 @@ def tail(
     as_json: Annotated[bool, typer.Option("--json", help="Print raw JSON records.")] = False,
 ) -> None:
     """Print the newest records."""
-    log = _open(path)
-    _print(anyio.run(_collect, log, lines, {}), as_json)
+    _print(_collect(path, lines, {}), as_json)
 
 
 @app.command()
@@ -158,5 +159,4 @@ def query(
     if outcome not in (None, "ok", "error"):
         raise typer.BadParameter(f"outcome {outcome!r} must be ok or error")
     filters = {"run_id": run, "name": tool, "principal": principal, "outcome": outcome}
-    log = _open(path)
-    _print(anyio.run(_collect, log, limit, filters), as_json)
+    _print(_collect(path, limit, filters), as_json)
