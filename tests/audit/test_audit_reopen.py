@@ -198,3 +198,44 @@ async def test_a_torn_first_record_is_cut_too(tmp_path: Path) -> None:
     assert (await log.append([entry(1)]))[0].seq == 2
     await log.aclose()
     assert (await verify_file(path)).ok
+
+
+# A disk that fills up half way through a write: RLIMIT_FSIZE makes the kernel refuse bytes
+# past the limit (EFBIG), as a full disk would (ENOSPC).
+FULL_DISK = """
+import resource, signal, sys, anyio
+from mainspring.audit import AuditEntry, JsonlAuditLog
+from mainspring.errors import AuditLogError
+
+def entry(size):
+    return AuditEntry("tool_call", "t", time="2026-11-25T08:00:00Z", arguments={"x": "y" * size})
+
+async def main():
+    log = JsonlAuditLog(sys.argv[1], fsync="never")
+    await log.append([entry(10)])
+    size = len(open(sys.argv[1], "rb").read())
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 1000, resource.RLIM_INFINITY))
+    try:
+        await log.append([entry(5000)])
+    except AuditLogError as exc:
+        print("refused:", exc)
+    print("size after:", len(open(sys.argv[1], "rb").read()) - size)
+    await log.append([entry(10)])
+    await log.aclose()
+
+anyio.run(main)
+"""
+
+
+def test_a_write_that_fails_half_way_leaves_no_half_line(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused: cannot write audit log" in done.stdout and "size after: 0" in done.stdout
+    stored = bodies(path)
+    assert [b["seq"] for b in stored] == [1, 2] and not side_files(tmp_path)
+    assert verify_file_sync(path).ok

@@ -54,12 +54,15 @@ class JsonlAuditLog:
         self._seq = 0
         self._prev = GENESIS
         self._last_sync = 0.0
+        self._size = 0
+        """Where the next write starts: one writer per file, so tracked, not asked of the OS."""
 
     def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._seq, self._prev, cut = cut_tail(self.path)
             self._handle = self.path.open("ab", buffering=0)
+            self._size = self._handle.seek(0, os.SEEK_END)
         except OSError as exc:
             raise AuditLogError(f"cannot open audit log {str(self.path)!r}: {exc}") from exc
         if cut is not None:
@@ -85,11 +88,12 @@ class JsonlAuditLog:
     def _write(self, data: bytes) -> None:
         handle = self._handle
         assert handle is not None  # opened under the lock before any write
-        start = handle.seek(0, os.SEEK_END)
+        start = self._size
         try:
             view = memoryview(data)
             while view:  # a raw file may write less than asked (a signal, a full disk)
                 view = view[handle.write(view) or 0 :]
+            self._size = start + len(data)
             now = time.monotonic()
             due = self.fsync == "batch" and now - self._last_sync >= self._fsync_interval
             if self.fsync == "always" or due:
@@ -97,6 +101,7 @@ class JsonlAuditLog:
                 self._last_sync = now
         except OSError as exc:
             # Take back a partial write, so the next append does not glue onto half a line.
+            self._size = start
             with contextlib.suppress(OSError):  # if even that fails, reopening cuts it aside
                 os.ftruncate(handle.fileno(), start)
             raise AuditLogError(f"cannot write audit log {str(self.path)!r}: {exc}") from exc
