@@ -11,6 +11,7 @@ from mainspring.audit import (
     JsonlAuditLog,
     SqliteAuditLog,
     verify_bodies,
+    verify_file,
     verify_log,
 )
 from mainspring.audit.base import compute_hash
@@ -124,17 +125,28 @@ async def test_hmac_chain_cannot_be_recomputed_without_the_key(tmp_path: Path) -
     lines = path.read_text().splitlines()
     assert check(lines, key=b"k" * 32)[0]
     assert not check(lines)[0]  # the plain-hash verifier cannot vouch for it
-    # Forge the whole chain with plain SHA-256 after an edit: rejected under the key.
-    forged, prev = [], "0" * 64
-    for line in lines:
-        body = json.loads(line)
-        body["principal"] = "mallory"
-        body["prev"] = prev
-        body["hash"] = prev = compute_hash(body, None)
-        forged.append(json.dumps(body))
-    assert check(forged)[0]
-    ok, position, _ = check(forged, key=b"k" * 32)
-    assert not ok and position == 1
+
+    def forge(alg: str) -> list[str]:
+        # Forge the whole chain with plain SHA-256 after an edit.
+        forged, prev = [], "0" * 64
+        for line in lines:
+            body = json.loads(line)
+            body["principal"] = "mallory"
+            body["alg"] = alg
+            body["prev"] = prev
+            body["hash"] = prev = compute_hash(body, None)
+            forged.append(json.dumps(body))
+        return forged
+
+    # Changed by issue 11: a chain still marked keyed is refused without the key, not accepted.
+    report = verify_bodies(json.loads(line) for line in forge("hmac-sha256"))
+    assert not report.ok and report.reason == "key_required" and report.position == 1
+    assert "keyed" in (report.problem or "") and "--key-env" in (report.problem or "")
+    # A forger who also relabels the records as plain SHA-256 is caught under the key.
+    downgraded = forge("sha256")
+    assert check(downgraded)[0]  # alone, indistinguishable from a plain log (see docs/audit.md)
+    report = verify_bodies((json.loads(line) for line in downgraded), key=b"k" * 32)
+    assert not report.ok and report.reason == "downgraded" and report.position == 1
 
 
 async def test_reopening_continues_the_chain_and_cuts_a_torn_line(tmp_path: Path) -> None:
@@ -146,11 +158,13 @@ async def test_reopening_continues_the_chain_and_cuts_a_torn_line(tmp_path: Path
         handle.write('{"seq": 3, "kind": "tool_ca')  # a crash mid-write
     log = JsonlAuditLog(path, fsync="always")
     records = await log.append([entry(3)])
-    assert records[0].seq == 3
-    assert await log.head() == (3, records[0].hash)
+    # Changed by issue 11: the cut is sealed into the chain (seq 3) before the new record.
+    assert records[0].seq == 4
+    assert await log.head() == (4, records[0].hash)
     await log.aclose()
     report = await verify_log(JsonlAuditLog(path).bodies())
-    assert report.ok and report.records == 3
+    assert report.ok and report.records == 4
+    assert report.cuts[0]["after_seq"] == 2 and report.cuts[0]["size"] == 27
 
 
 async def test_unreadable_head_refuses_to_append(tmp_path: Path) -> None:
@@ -234,6 +248,12 @@ async def test_postgres_log_shares_one_chain_between_writers() -> None:
             )
         tampered = await verify_log(writers[0].bodies())
         assert not tampered.ok and tampered.position == 30
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(f"UPDATE {schema}.audit_log SET body = 'not json' WHERE seq = 60")
+        by_url = await verify_file(url, schema=schema)
+        assert not by_url.ok and by_url.position == 30
+        await writers[2].append([entry(999)])  # an unreadable row never stops the writers
+        assert (await writers[0].head())[0] == 61
     finally:
         for log in writers:
             await log.aclose()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mainspring.audit.base import AuditEntry, AuditLog, AuditRecord
+from mainspring.audit.base import AuditEntry, AuditLog, AuditRecord, Unreadable
+from mainspring.audit.files import verify_file, verify_file_sync
 from mainspring.audit.jsonl import FsyncPolicy, JsonlAuditLog
 from mainspring.audit.sink import AuditSink
 from mainspring.audit.sqlite import SqliteAuditLog
@@ -32,7 +33,10 @@ __all__ = [
     "JsonlAuditLog",
     "PostgresAuditLog",
     "SqliteAuditLog",
+    "Unreadable",
     "VerifyReport",
     "verify_bodies",
+    "verify_file",
+    "verify_file_sync",
     "verify_log",
 ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from mainspring._postgres import connect, load_psycopg
-from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, seal_all
+from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, Unreadable, seal_all
 from mainspring.errors import AuditLogError
 
 if TYPE_CHECKING:
@@ -124,8 +124,8 @@ class PostgresAuditLog:
                 last = pos
                 try:
                     yield json.loads(body)
-                except ValueError:
-                    yield body
+                except (ValueError, RecursionError):
+                    yield Unreadable(str(body), f"row pos {pos}")
 
     async def aclose(self) -> None:
         """Close the connection."""
