@@ -202,10 +202,18 @@ async def test_no_network_in_namespaces(
     assert result.isolation.network_blocked
 
 
-async def test_process_level_does_not_claim_a_network_block(weak: JailedSandbox) -> None:
+async def test_process_level_claims_a_network_block_only_with_its_socket_filter(
+    weak: JailedSandbox,
+) -> None:
+    # Changed by issue 11: the process level's seccomp filter refuses every socket but netlink,
+    # so it blocks the network too; without the filter it must not claim to.
     result = await py(weak, "print(1)")
-    assert not result.isolation.network_blocked
     assert "network_namespace" not in result.isolation.protections
+    filtered = "seccomp_network" in result.isolation.protections
+    assert result.isolation.network_blocked == filtered
+    unfiltered = await py(make_sandbox("process", seccomp=False), "print(1)")
+    assert not unfiltered.isolation.network_blocked
+    assert "seccomp_network" not in unfiltered.isolation.protections
 
 
 async def test_network_can_be_allowed_explicitly(strong: JailedSandbox) -> None:

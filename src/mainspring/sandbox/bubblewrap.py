@@ -81,6 +81,7 @@ class BubblewrapSandbox(JailedSandbox):
         keep_workspace: bool = False,
         cgroups: bool = False,
         seccomp: bool = True,
+        subreaper: bool = True,
     ) -> None:
         """Configure the jail; `bwrap` is the path of the binary (default: found on PATH).
 
@@ -95,6 +96,7 @@ class BubblewrapSandbox(JailedSandbox):
             keep_workspace=keep_workspace,
             cgroups=cgroups,
             seccomp=seccomp,
+            subreaper=subreaper,
         )
         found = shutil.which(bwrap or "bwrap")
         if found is None:
@@ -105,6 +107,9 @@ class BubblewrapSandbox(JailedSandbox):
             )
         self.bwrap = found
         self._system = _system_mounts()
+
+    def _workspace_quota(self) -> bool:
+        return True  # a fresh workspace is a tmpfs of Limits.tmp_bytes (see _command)
 
     def _isolation(self, limits: Limits, *, uid: int | None) -> Isolation:
         protections = set(_PROTECTIONS)

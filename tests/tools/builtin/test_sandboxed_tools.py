@@ -52,22 +52,23 @@ async def call(executor: ToolExecutor, name: str, **arguments: str) -> ToolResul
     return await executor.execute(ToolCall("c1", name, arguments))
 
 
-async def test_python_prints_its_result(executor: ToolExecutor) -> None:
+async def test_python_prints_its_result(executor: ToolExecutor, level: str) -> None:
     result = await call(executor, "python", code="print(sum(range(10)))")
     assert result.ok
-    assert result.content == "exit code 0\nstdout:\n45"
+    # Issue 11: every result starts with the isolation level that was in force.
+    assert result.content == f"[sandbox: {level}] exit code 0\nstdout:\n45"
 
 
-async def test_python_error_is_a_readable_result(executor: ToolExecutor) -> None:
+async def test_python_error_is_a_readable_result(executor: ToolExecutor, level: str) -> None:
     result = await call(executor, "python", code="1 / 0")
     assert result.ok  # the program failed, the tool did its job: the model reads the traceback
-    assert result.content.startswith("exit code 1\nstderr:\nTraceback")
+    assert result.content.startswith(f"[sandbox: {level}] exit code 1\nstderr:\nTraceback")
     assert "ZeroDivisionError" in result.content
 
 
-async def test_shell_runs_a_command_line(executor: ToolExecutor) -> None:
+async def test_shell_runs_a_command_line(executor: ToolExecutor, level: str) -> None:
     result = await call(executor, "shell", command="echo hi > f.txt && cat f.txt && echo oops >&2")
-    assert result.content == "exit code 0\nstdout:\nhi\nstderr:\noops"
+    assert result.content == f"[sandbox: {level}] exit code 0\nstdout:\nhi\nstderr:\noops"
 
 
 async def test_timeout_becomes_a_timeout_result_with_partial_output(
@@ -99,23 +100,28 @@ async def test_cpu_limit_becomes_a_sandbox_violation(level: str) -> None:
     assert "used its 1 CPU seconds" in result.content
 
 
-async def test_killed_by_a_signal_is_reported(executor: ToolExecutor) -> None:
+async def test_killed_by_a_signal_is_reported(executor: ToolExecutor, level: str) -> None:
     result = await call(executor, "python", code="import ctypes\nctypes.string_at(0)")
     assert result.ok
-    assert result.content.startswith("killed by SIGSEGV")
+    assert result.content.startswith(f"[sandbox: {level}] killed by SIGSEGV")
 
 
-async def test_the_next_call_after_an_attack_works(executor: ToolExecutor) -> None:
+async def test_the_next_call_after_an_attack_works(executor: ToolExecutor, level: str) -> None:
     await call(executor, "shell", command="yes")
     result = await call(executor, "python", code="print('fine')")
-    assert result.content == "exit code 0\nstdout:\nfine"
+    assert result.content == f"[sandbox: {level}] exit code 0\nstdout:\nfine"
 
 
 def test_tools_declare_their_sandbox_and_describe_it_honestly() -> None:
     strong = make_sandbox("namespaces", limits=LIMITS)
     weak = make_sandbox("process", limits=LIMITS)
+    protections = weak.isolation.protections
     weak_network = (
-        "no TCP connections" if "landlock_tcp" in weak.isolation.protections else "not blocked"
+        "no network access"  # issue 11: the socket filter blocks every network family
+        if "seccomp_network" in protections
+        else "no TCP connections"
+        if "landlock_tcp" in protections
+        else "not blocked"
     )
     for sandbox, network in ((strong, "no network access"), (weak, weak_network)):
         for built in (python_tool(sandbox), shell_tool(sandbox)):
@@ -159,5 +165,5 @@ async def test_a_shared_workspace_carries_files_between_calls(level: str, shared
     await executor.execute(ToolCall("1", "shell", {"command": "echo 41 > n.txt"}))
     code = "print(int(open('n.txt').read()) + 1)"
     result = await executor.execute(ToolCall("2", "python", {"code": code}))
-    assert result.content == "exit code 0\nstdout:\n42"
+    assert result.content == f"[sandbox: {level}] exit code 0\nstdout:\n42"
     assert "kept between calls" in python_tool(sandbox, workspace=shared_dir).description
