@@ -140,7 +140,7 @@ def no_leftovers() -> Callable[[], None]:
 
 
 @pytest.fixture
-def listener() -> tuple[int, list[bytes]]:
+def listener() -> Iterator[tuple[int, list[bytes]]]:
     """A TCP server on 127.0.0.1 recording whatever connects."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
