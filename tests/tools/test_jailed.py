@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mainspring.errors import ToolDefinitionError
+from mainspring.errors import InvalidArgumentsError, ToolDefinitionError
 from mainspring.messages import ToolCall, ToolResult
 from mainspring.sandbox import Limits
 from mainspring.sandbox._report import TIMEOUT_SLACK
@@ -160,6 +160,12 @@ async def test_failures_in_the_child_are_results() -> None:
     unsendable = await run(tool(sandbox=jail)(functions.opaque), x=1)
     assert unsendable.error is not None and unsendable.error.kind == "tool_error"
     assert "cannot be sent back from the sandbox as JSON" in unsendable.content
+
+
+async def test_arguments_without_a_json_form_are_invalid_arguments() -> None:
+    built = tool(sandbox=make_sandbox("process", limits=LIMITS))(functions.report_pid)
+    with pytest.raises(InvalidArgumentsError, match="cannot be sent to its sandbox as JSON"):
+        await built.function(n=object())  # a direct caller that skipped validation
 
 
 async def test_async_functions_models_and_the_call_context(jail: JailedSandbox) -> None:
