@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mainspring import RetryWithFeedback
+from mainspring.errors import ToolDefinitionError
 from mainspring.sandbox import detect_sandbox
 from mainspring.tools import CallContext, tool
 from mainspring.tools.builtin import python_tool
@@ -82,10 +83,17 @@ def scale(point: Point, factor: float, ctx: CallContext) -> dict[str, Any]:
     return {"x": point.x * factor, "y": point.y * factor, "principal": ctx.principal.id}
 
 
-@tool(sandbox=DETECTED)
-def decorated(x: int) -> int:
-    """Square, decorated in place at module level."""
-    return x * x
+UNREACHABLE: str | None = None
+"""Why this checkout cannot be shown to the sandbox uid (a clone under a 0700 home), if so."""
+try:
+
+    @tool(sandbox=DETECTED)
+    def decorated(x: int) -> int:
+        """Square, decorated in place at module level."""
+        return x * x
+
+except ToolDefinitionError as exc:
+    UNREACHABLE = str(exc)
 
 
 class Opaque:

@@ -32,6 +32,13 @@ LIMITS = Limits(timeout=20.0, cpu_seconds=10, max_processes=32)
 """Generous: every call starts an interpreter that imports mainspring, on a shared machine."""
 
 
+@pytest.fixture(autouse=True)
+def code_is_reachable() -> None:
+    """The child reads this checkout and its site-packages as an unprivileged uid."""
+    if functions.UNREACHABLE is not None and "cannot read" in functions.UNREACHABLE:
+        pytest.skip(f"this checkout cannot be shown to the sandbox: {functions.UNREACHABLE}")
+
+
 @pytest.fixture(params=["process", "namespaces"])
 def jail(request: pytest.FixtureRequest) -> JailedSandbox:
     return make_sandbox(str(request.param), limits=LIMITS)
