@@ -6,6 +6,9 @@ rlimits, output capture, cleanup of every process of the run, workspace deletion
 are interleaved (bare, process, namespaces, bare, ...) so that load from other work on a shared
 machine hits every row alike. Calls/s runs 40 calls with 4 at once. The namespaced row is
 missing when bubblewrap cannot run here.
+
+A second table prices `@tool(sandbox=...)`: one call of a trivial function through the
+executor, in process and in a jailed child (a fresh interpreter that imports mainspring).
 """
 
 from __future__ import annotations
@@ -20,13 +23,21 @@ from concurrent.futures import ThreadPoolExecutor
 import anyio
 
 from mainspring.errors import ConfigurationError
+from mainspring.messages import ToolCall
 from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox
 from mainspring.sandbox._runner import JailedSandbox
+from mainspring.tools import ToolExecutor, ToolRegistry, tool
 
 ARGV = ["/usr/bin/python3", "-c", "print(1)"]
 ROUNDS = 60
 CONCURRENT_CALLS = 40
 CONCURRENCY = 4
+FUNCTION_ROUNDS = 15
+
+
+def echo(n: int) -> int:
+    """Return n; the cheapest function a sandboxed tool can run."""
+    return n
 
 
 def _bare() -> None:
@@ -99,6 +110,46 @@ def _protections(sandboxes: dict[str, JailedSandbox]) -> str:
     )
 
 
+def _function_caller(sandbox: JailedSandbox | None) -> Callable[[], Awaitable[object]]:
+    built = tool(name="echo") if sandbox is None else tool(name="echo", sandbox=sandbox)
+    executor = ToolExecutor(ToolRegistry([built(echo)]))
+
+    async def call() -> None:
+        result = await executor.execute(ToolCall("1", "echo", {"n": 1}))
+        if not result.ok or not result.content.endswith("1"):
+            raise RuntimeError(f"sandboxed function call failed: {result}")
+
+    return call
+
+
+async def _function_p50s(sandboxes: dict[str, JailedSandbox]) -> dict[str, float]:
+    calls = {"in process": _function_caller(None)}
+    for name in ("process", "namespaces (bubblewrap)"):
+        if name in sandboxes:
+            calls[name] = _function_caller(sandboxes[name])
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for round_ in range(FUNCTION_ROUNDS + 1):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            await call()
+            if round_:
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _function_table(sandboxes: dict[str, JailedSandbox]) -> list[str]:
+    p50 = anyio.run(_function_p50s, sandboxes)
+    rows = [f"| {name} | {seconds * 1000:.1f} |" for name, seconds in p50.items()]
+    return [
+        "",
+        f"### `@tool(sandbox=...)`: one call of a trivial function, p50 of {FUNCTION_ROUNDS}",
+        "",
+        "| where the function runs | p50 ms |",
+        "| --- | --- |",
+        *rows,
+    ]
+
+
 def main() -> str:
     sandboxes = _sandboxes()
     calls = {"bare subprocess": _bare_async, **{n: _caller(s) for n, s in sandboxes.items()}}
@@ -127,5 +178,6 @@ def main() -> str:
             "| level | p50 ms | vs bare | calls/s (4 at once) |",
             "| --- | --- | --- | --- |",
             *rows,
+            *_function_table(sandboxes),
         ]
     )

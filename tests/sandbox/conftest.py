@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -132,3 +134,100 @@ def no_leftovers() -> Callable[[], None]:
         assert left == [], f"processes of the run survived it: {states}"
 
     return check
+
+
+# --- listeners on the host that sandboxed code must not reach ---------------------------------
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server on 127.0.0.1 recording whatever connects."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            received.append(conn.recv(100) or b"<connected>")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture
+def unix_listener(shared_dir: Path) -> Iterator[tuple[Path, list[bytes]]]:
+    """A unix stream socket any uid may connect to, recording whatever connects."""
+    path = shared_dir / "service.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    path.chmod(0o777)
+    server.listen()
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            received.append(conn.recv(100) or b"<connected>")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield path, received
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture
+def udp_listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A UDP socket on 127.0.0.1 recording every datagram."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                received.append(server.recv(100))
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def zombies_of(uids: range) -> list[int]:
+    """Pids of zombie processes owned by any uid in `uids`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            uid = int(fields.get("Uid", "-1").split()[0])
+            if uid in uids and fields.get("State", "").strip().startswith("Z"):
+                found.append(int(entry.name))
+    return found

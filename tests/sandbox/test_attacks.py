@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +20,9 @@ import anyio
 import pytest
 
 from mainspring.sandbox import BubblewrapSandbox, ProcessSandbox, SandboxResult
+from mainspring.sandbox._mounts import quota_supported
 from mainspring.sandbox._runner import JailedSandbox
+from tests.conftest import IN_CI
 from tests.sandbox.conftest import (
     IS_ROOT,
     PYTHON,
@@ -30,6 +31,7 @@ from tests.sandbox.conftest import (
     bwrap_problem,
     make_sandbox,
     processes_of,
+    zombies_of,
 )
 
 SECRET = "sk-test-" + uuid.uuid4().hex
@@ -162,31 +164,6 @@ async def test_private_tmp_is_size_limited(strong: JailedSandbox) -> None:
 # --- network -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def listener() -> tuple[int, list[bytes]]:
-    """A TCP server on 127.0.0.1 recording whatever connects."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            received.append(conn.recv(100) or b"<connected>")
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], received
-    stop.set()
-    thread.join()
-    server.close()
-
-
 async def test_no_network_in_namespaces(
     strong: JailedSandbox, listener: tuple[int, list[bytes]]
 ) -> None:
@@ -202,10 +179,18 @@ async def test_no_network_in_namespaces(
     assert result.isolation.network_blocked
 
 
-async def test_process_level_does_not_claim_a_network_block(weak: JailedSandbox) -> None:
+async def test_process_level_claims_a_network_block_only_with_its_socket_filter(
+    weak: JailedSandbox,
+) -> None:
+    # Changed by issue 11: the process level's seccomp filter refuses every socket but netlink,
+    # so it blocks the network too; without the filter it must not claim to.
     result = await py(weak, "print(1)")
-    assert not result.isolation.network_blocked
     assert "network_namespace" not in result.isolation.protections
+    filtered = "seccomp_network" in result.isolation.protections
+    assert result.isolation.network_blocked == filtered
+    unfiltered = await py(make_sandbox("process", seccomp=False), "print(1)")
+    assert not unfiltered.isolation.network_blocked
+    assert "seccomp_network" not in unfiltered.isolation.protections
 
 
 async def test_network_can_be_allowed_explicitly(strong: JailedSandbox) -> None:
@@ -502,3 +487,148 @@ async def test_namespaced_workspace_cannot_fill_the_host_disk(strong: JailedSand
     result = await sh(strong, command, tmp_bytes=2_500_000)
     assert result.exit_code == 7
     assert "No space left" in result.stderr
+
+
+# --- issue 11: personality, host unix sockets, UDP, disk quota, zombies ---------------------
+
+PERSONALITY_PROBE = """
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+for label, persona in (('read_implies_exec', 0x0400000), ('addr_no_randomize', 0x0040000),
+                       ('linux32', 0x0008), ('query', 0xffffffff), ('linux', 0)):
+    result = libc.personality(ctypes.c_ulong(persona))
+    print(label, 'OK' if result >= 0 else errno.errorcode[ctypes.get_errno()])
+"""
+
+
+async def test_personality_flags_are_refused(sandbox: JailedSandbox) -> None:
+    if "seccomp" not in sandbox.isolation.protections:
+        pytest.skip("the `sandbox` extra (pyseccomp) or libseccomp is not installed")
+    result = await py(sandbox, PERSONALITY_PROBE)
+    assert result.ok, result.stderr
+    assert result.stdout.splitlines() == [
+        "read_implies_exec EPERM",
+        "addr_no_randomize EPERM",
+        "linux32 EPERM",
+        "query OK",
+        "linux OK",
+    ]
+
+
+POSTGRES_SOCKET = Path("/var/run/postgresql/.s.PGSQL.5432")
+
+
+async def test_postgres_unix_socket_cannot_be_reached(sandbox: JailedSandbox) -> None:
+    if not await anyio.Path(POSTGRES_SOCKET).exists():
+        message = f"PostgreSQL's unix socket {POSTGRES_SOCKET} is missing"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    code = (
+        "import socket\ns = socket.socket(socket.AF_UNIX)\n"
+        f"s.connect({str(POSTGRES_SOCKET)!r})\nprint('CONNECTED')\n"
+    )
+    result = await py(sandbox, code)
+    assert result.exit_code == 1
+    assert "CONNECTED" not in result.stdout
+    # Invisible in a namespaced run; refused by the socket filter at the process level.
+    assert "FileNotFoundError" in result.stderr or "PermissionError" in result.stderr
+
+
+async def test_host_unix_sockets_cannot_be_reached(
+    sandbox: JailedSandbox, unix_listener: tuple[Path, list[bytes]]
+) -> None:
+    if "seccomp" not in sandbox.isolation.protections:
+        pytest.skip("the `sandbox` extra (pyseccomp) or libseccomp is not installed")
+    path, received = unix_listener
+    code = (
+        "import socket\ns = socket.socket(socket.AF_UNIX)\n"
+        f"s.connect({str(path)!r})\ns.sendall(b'stolen')\nprint('CONNECTED')\n"
+    )
+    result = await py(sandbox, code, read_only_paths=(path.parent,))
+    assert "CONNECTED" not in result.stdout
+    assert received == []
+    # Even shown read-only, a socket file can be connected to: the filter refuses the socket.
+    assert "PermissionError" in result.stderr
+    assert "seccomp_unix_sockets" in result.isolation.protections
+
+
+async def test_socketpair_still_works(sandbox: JailedSandbox) -> None:
+    code = "import socket\na, b = socket.socketpair()\na.sendall(b'ok')\nprint(b.recv(2).decode())"
+    result = await py(sandbox, code)
+    assert result.ok, result.stderr
+    assert result.stdout == "ok\n"
+
+
+async def test_udp_to_loopback_is_refused(
+    sandbox: JailedSandbox, udp_listener: tuple[int, list[bytes]]
+) -> None:
+    if "seccomp" not in sandbox.isolation.protections and sandbox.isolation.level == "process":
+        pytest.skip("the process level needs the seccomp filter to refuse UDP")
+    port, received = udp_listener
+    code = (
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"for _ in range(5): s.sendto(b'leak', ('127.0.0.1', {port}))\nprint('SENT')\n"
+    )
+    result = await py(sandbox, code)
+    await anyio.sleep(0.3)  # a datagram that got out would have arrived by now
+    assert received == []
+    assert result.isolation.network_blocked
+    if result.isolation.level == "process":
+        # Refused outright; in a network namespace it goes to the jail's own loopback.
+        assert result.exit_code == 1 and "PermissionError" in result.stderr
+
+
+@pytest.fixture
+def quota_weak() -> JailedSandbox:
+    if not quota_supported():
+        pytest.skip("the process level's disk quota needs root and the right to mount a tmpfs")
+    return make_sandbox("process")
+
+
+async def test_process_workspace_cannot_fill_the_host_disk(quota_weak: JailedSandbox) -> None:
+    command = "for i in 1 2 3 4; do head -c 1000000 /dev/zero > f$i || exit 7; done"
+    result = await sh(quota_weak, command, tmp_bytes=2_500_000)
+    assert result.exit_code == 7
+    assert "No space left" in result.stderr
+    assert "workspace_quota" in result.isolation.protections
+    in_tmp = await sh(quota_weak, 'head -c 3000000 /dev/zero > "$TMPDIR/f"', tmp_bytes=2_500_000)
+    assert in_tmp.exit_code != 0 and "No space left" in in_tmp.stderr
+
+
+async def test_a_kept_workspace_does_not_claim_a_quota(
+    sandbox: JailedSandbox, shared_dir: Path
+) -> None:
+    result = await sandbox.run(["true"], workspace=shared_dir)
+    assert result.ok
+    assert "workspace_quota" not in result.isolation.protections
+
+
+ORPHAN = """
+import os, time
+reader, writer = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    middle = os.getpid()
+    if os.fork() == 0:
+        while os.getppid() == middle:
+            time.sleep(0.01)
+        os.write(writer, str(os.getppid()).encode())
+        time.sleep(60)
+    os._exit(0)
+os.wait()
+print('orphan parent', os.read(reader, 32).decode(), flush=True)
+"""
+
+
+@needs_root
+async def test_killed_orphans_are_reaped_not_left_as_zombies(sandbox: JailedSandbox) -> None:
+    assert getattr(sandbox, "subreaper", False), "the sandbox did not become the subreaper"
+    for _ in range(3):
+        result = await py(sandbox, ORPHAN)
+        assert result.ok, result.stderr
+        if result.isolation.level == "process":
+            # Re-parented to this process (the subreaper), not to the host's init.
+            assert result.stdout == f"orphan parent {os.getpid()}\n"
+        assert processes_of(SANDBOX_UIDS) == []
+        assert zombies_of(SANDBOX_UIDS) == []

@@ -5,7 +5,9 @@ with only the environment it is given; between fork and exec it joins its cgroup
 rlimits and no_new_privs, installs its seccomp filter and Landlock ruleset, and drops to its
 uid. Whatever happens, nothing the child started outlives `run_jailed`: its process group is
 killed, and when it ran under a uid of its own every process of that uid is killed too, which
-also catches children that left the group with `setsid()`.
+also catches children that left the group with `setsid()`. A sandbox makes this process the
+subreaper of its descendants (`become_subreaper`), so orphans of a run are re-parented here,
+not to the host's init, and reaped here once killed: no zombie of a run outlives it either.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pathlib import Path
 from typing import IO
 
 from mainspring.sandbox._cgroups import join
-from mainspring.sandbox._landlock import restrict_self
+from mainspring.sandbox._landlock import allow_mounts_in_child, restrict_self
 from mainspring.sandbox._libc import libc
+from mainspring.sandbox._mounts import mount_private_tmpfs
 from mainspring.sandbox._seccomp import SeccompProgram, install
 from mainspring.sandbox.base import KillReason, Limits
 
@@ -55,6 +58,8 @@ class Launch:
     """A filter the child installs on itself before exec (process level)."""
     landlock: int | None = None
     """A Landlock ruleset fd the child enters before exec (process level); also in pass_fds."""
+    landlock_abi: int = 0
+    """The kernel's Landlock ABI, for the rules the child adds for its private mounts."""
     pass_fds: tuple[int, ...] = ()
     """Descriptors the child inherits; closed in the parent once it is started."""
     cgroup_procs: tuple[str, ...] = ()
@@ -62,6 +67,9 @@ class Launch:
     launcher: bool = False
     """The direct child is a launcher (bwrap): it reports a signal death as exit status
     128 + signal, and exits by itself once the command it launched is dead."""
+    private_mounts: tuple[tuple[str, int], ...] = ()
+    """(directory, bytes): size-limited tmpfs mounts the child makes in a private mount
+    namespace before it drops privileges (the process level's disk quota; needs root)."""
 
 
 @dataclass(slots=True)
@@ -107,53 +115,85 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PTRACE_DETACH = 17
 
 
-def _preexec(
-    limits: list[tuple[int, int]],
-    uid: int | None,
-    cgroups: tuple[str, ...],
-    seccomp: SeccompProgram | None,
-    landlock: int | None,
-) -> None:
-    """Runs in the child between fork and exec: cgroups, rlimits, no_new_privs, filters, uid.
+def _preexec(launch: Launch, limits: list[tuple[int, int]]) -> None:
+    """Runs in the child between fork and exec: cgroups, mounts, rlimits, filters, uid.
 
-    Joining the cgroups needs the caller's privileges, so the uid switch comes last.
-    no_new_privs makes setuid binaries (su, sudo, mount) run without their privileges.
+    Joining the cgroups and mounting need the caller's privileges, and the seccomp filter
+    refuses mount, so the filters and the uid switch come last. no_new_privs makes setuid
+    binaries (su, sudo, mount) run without their privileges.
     """
-    join(cgroups)
+    uid = launch.uid
+    join(launch.cgroup_procs)
+    if launch.private_mounts:
+        mount_private_tmpfs(launch.private_mounts, uid, str(launch.cwd))
     for which, value in limits:
         resource.setrlimit(which, (value, value))
     if libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if seccomp is not None:
-        install(seccomp, libc())
-    if landlock is not None:
-        restrict_self(landlock)
+    if launch.seccomp is not None:
+        install(launch.seccomp, libc())
+    if launch.landlock is not None:
+        mounted = [path for path, _ in launch.private_mounts]
+        allow_mounts_in_child(launch.landlock, mounted, launch.landlock_abi)
+        restrict_self(launch.landlock)
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
 
 
-def _zombie(pid: int) -> bool:
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the subreaper of its descendants; False where the kernel refuses.
+
+    An orphan of a run (its parent exited or was killed first) is then re-parented to this
+    process instead of the host's init, so it can be reaped here the moment it is killed. Many
+    container inits never reap, and a zombie of a leased uid counts against RLIMIT_NPROC of the
+    next run under that uid.
+    """
+    return int(libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, process group) of `pid`, or None when it is gone."""
     try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return True
-    return stat_line.rpartition(")")[2].split()[:1] == ["Z"]
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
 
 
-def pids_of(uid: int) -> list[int]:
-    """Pids of the live processes whose effective uid is `uid` (one stat per process).
+def _reap_orphan(pid: int) -> None:
+    """Collect a zombie re-parented to this process (it is our child now, so waitpid works)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
 
-    Zombies are left out: they run nothing, and orphans among them are reaped by the host's
-    init, which in some containers takes a second or two.
+
+def pids_of(uid: int, *, group: int | None = None, reap: bool = False) -> list[int]:
+    """Pids of the live processes whose effective uid is `uid` (and in process group `group`).
+
+    Zombies are left out: they run nothing. With `reap`, the zombies among them whose parent is
+    this process (orphans of a run, re-parented here because it is their subreaper) are reaped
+    on the way; the caller must have collected its own direct child first.
     """
     found = []
+    me = os.getpid()
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if entry.stat().st_uid == uid and not _zombie(int(entry.name)):
-                    found.append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid != uid:
+                continue
+            pid = int(entry.name)
+            info = _stat(pid)
+            if info is None or (group is not None and info[2] != group):
+                continue
+            if info[0] != "Z":
+                found.append(pid)
+            elif reap and info[1] == me:
+                _reap_orphan(pid)
     return found
 
 
@@ -198,11 +238,28 @@ def kill_uid(uid: int, *, certain: bool = False, patience: float = 2.0) -> None:
     if not certain:
         _kill_from_inside(uid)
     deadline = time.monotonic() + patience
-    while (pids := pids_of(uid)) and time.monotonic() < deadline:
+    while (pids := pids_of(uid, reap=True)) and time.monotonic() < deadline:
         _kill_from_inside(uid)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+
+
+def kill_group(group: int, *, patience: float = 2.0) -> None:
+    """Kill process group `group` (a run without a uid of its own) and reap its orphans.
+
+    Its members are this process's uid, so only the group tells them apart from the caller's
+    other processes; one that left the group with `setsid()` is beyond reach here (documented:
+    such a run needs an own uid or the namespaced level).
+    """
+    uid = os.getuid()
+    deadline = time.monotonic() + patience
+    while True:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+        if not pids_of(uid, group=group, reap=True) or time.monotonic() >= deadline:
+            return
         time.sleep(0.005)
 
 
@@ -225,14 +282,7 @@ def _spawn(launch: Launch) -> subprocess.Popen[bytes]:
             start_new_session=True,
             close_fds=True,
             pass_fds=launch.pass_fds,
-            preexec_fn=partial(
-                _preexec,
-                _rlimits(launch.limits),
-                launch.uid,
-                launch.cgroup_procs,
-                launch.seccomp,
-                launch.landlock,
-            ),
+            preexec_fn=partial(_preexec, launch, _rlimits(launch.limits)),
         )
 
 
@@ -376,6 +426,8 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
         if launch.uid is not None:
             # In a pid namespace nothing outlives the launcher; elsewhere take no chances.
             kill_uid(launch.uid, certain=launch.launcher)
+        elif not launch.launcher:
+            kill_group(proc.pid)
         drain_until = time.monotonic() + _DRAIN
         while capture.open and time.monotonic() < drain_until:
             capture.read(_POLL)

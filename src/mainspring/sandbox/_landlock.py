@@ -141,6 +141,19 @@ def build_ruleset(
     return ruleset
 
 
+def allow_mounts_in_child(ruleset: int, paths: Iterable[str], abi: int) -> None:
+    """Grant full access beneath tmpfs mounts the child just made over its directories.
+
+    Landlock ignores rules on a directory once a mount hides it (the walk jumps from the
+    mount's root to the mountpoint's parent), so the parent's rules for the workspace do not
+    reach the child's tmpfs: the child adds rules for the new mount roots before it enters the
+    ruleset.
+    """
+    handled = _fs_rights(abi)
+    for path in paths:
+        _add_path(ruleset, path, handled, handled)
+
+
 def restrict_self(ruleset: int) -> None:
     """Enter the ruleset (in the child, after no_new_privs); it can never be left."""
     if libc().syscall(_RESTRICT_SELF, ruleset, 0) != 0:

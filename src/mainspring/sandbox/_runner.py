@@ -26,9 +26,9 @@ import anyio.to_thread
 
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox._cgroups import CgroupFactory, RunCgroups
-from mainspring.sandbox._jail import Launch, Outcome, run_jailed
+from mainspring.sandbox._jail import Launch, Outcome, become_subreaper, run_jailed
 from mainspring.sandbox._libc import libc
-from mainspring.sandbox._seccomp import compile_filter
+from mainspring.sandbox._seccomp import SeccompProgram, SocketPolicy, compile_filter
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import Isolation, Limits, Protection, SandboxResult
 
@@ -130,6 +130,9 @@ def _account(outcome: Outcome, groups: RunCgroups) -> None:
 class JailedSandbox(abc.ABC):
     """Base of `ProcessSandbox` and `BubblewrapSandbox`: one child process jail per call."""
 
+    _SOCKET_POLICIES: tuple[SocketPolicy, ...] = ("any",)
+    """The seccomp socket policies this level uses (one filter is compiled for each)."""
+
     def __init__(
         self,
         *,
@@ -140,6 +143,7 @@ class JailedSandbox(abc.ABC):
         keep_workspace: bool = False,
         cgroups: bool = False,
         seccomp: bool = True,
+        subreaper: bool = True,
     ) -> None:
         """Configure the jail.
 
@@ -157,6 +161,10 @@ class JailedSandbox(abc.ABC):
                 the cost of a short call; turn it on to bound memory held in tmpfs or memfd.
             seccomp: Install the seccomp deny-list (docs/security.md) when the `sandbox` extra
                 and libseccomp are installed.
+            subreaper: Make this process the subreaper of its descendants (prctl
+                PR_SET_CHILD_SUBREAPER), so orphans of a run are reaped here instead of
+                lingering as zombies of the host's init. It is process-wide: orphans of other
+                programs this process starts are re-parented here too (docs/security.md).
         """
         if not sys.platform.startswith("linux"):
             raise ConfigurationError(
@@ -179,18 +187,34 @@ class JailedSandbox(abc.ABC):
         self._limiter = anyio.CapacityLimiter(max_concurrent)
         factory = CgroupFactory() if cgroups and os.geteuid() == 0 else None
         self._cgroups = factory if factory is not None and factory.available else None
-        self._seccomp = compile_filter() if seccomp else None
+        self._filters: dict[SocketPolicy, SeccompProgram | None] = {
+            policy: compile_filter(policy) if seccomp else None for policy in self._SOCKET_POLICIES
+        }
+        self.subreaper = subreaper and become_subreaper()
+
+    @property
+    def _seccomp(self) -> SeccompProgram | None:
+        """The filter of the level's first socket policy; None without seccomp."""
+        return self._filters[self._SOCKET_POLICIES[0]]
+
+    def _workspace_quota(self) -> bool:
+        """True when a fresh workspace is a size-limited tmpfs at this level."""
+        return False
 
     @property
     def isolation(self) -> Isolation:
-        """What a run with the default limits gets."""
-        return self._with_cgroups(self._isolation(self.limits, uid=None), self._cgroups is not None)
+        """What a run with the default limits (and a fresh workspace) gets."""
+        isolation = self._isolation(self.limits, uid=None)
+        fresh = not self.keep_workspace
+        return self._with_base(isolation, cgroups=self._cgroups is not None, fresh=fresh)
 
-    def _with_cgroups(self, isolation: Isolation, applied: bool) -> Isolation:
-        """Add the protections applied by this base class: cgroups (if made) and seccomp."""
-        extra: set[Protection] = {"memory_cgroup", "pids_cgroup"} if applied else set()
+    def _with_base(self, isolation: Isolation, *, cgroups: bool, fresh: bool) -> Isolation:
+        """Add the protections applied by this base class: cgroups, seccomp, workspace quota."""
+        extra: set[Protection] = {"memory_cgroup", "pids_cgroup"} if cgroups else set()
         if self._seccomp is not None:
             extra.add("seccomp")
+        if fresh and self._workspace_quota():
+            extra.add("workspace_quota")
         return replace(isolation, protections=isolation.protections | extra)
 
     @abc.abstractmethod
@@ -262,7 +286,11 @@ class JailedSandbox(abc.ABC):
             finally:
                 if groups is not None:
                     self._cgroups.release(groups)  # type: ignore[union-attr]
-            isolation = self._with_cgroups(self._isolation(limits, uid=uid), groups is not None)
+            isolation = self._with_base(
+                self._isolation(limits, uid=uid),
+                cgroups=groups is not None,
+                fresh=not space.given and not self.keep_workspace,
+            )
             kept = given or (space.path if self.keep_workspace else None)
             return self._result(outcome, isolation, kept)
 

@@ -37,6 +37,9 @@ Protection = Literal[
     "landlock_filesystem",
     "landlock_tcp",
     "landlock_scopes",
+    "seccomp_unix_sockets",
+    "seccomp_network",
+    "workspace_quota",
 ]
 """One mechanism applied to a run. `Isolation.protections` lists those in force."""
 
@@ -72,8 +75,9 @@ class Limits:
     max_output_bytes: int = 16 * _KIB
     """Bytes kept of stdout and of stderr; a run printing more is stopped and the rest cut."""
     tmp_bytes: int = 64 * _MIB
-    """Size of each private tmpfs of a namespaced run: /tmp, and the workspace when it is not
-    kept after the call."""
+    """Size of each private tmpfs of a run: its temporary directory (/tmp when namespaced),
+    and the workspace when it is not kept after the call. This is the disk quota of a run; at
+    the process level it needs root (see docs/security.md)."""
     network: bool = False
     """Allow network access. Off by default; only a namespaced sandbox can enforce "off"."""
     read_only_paths: tuple[Path, ...] = ()
@@ -119,8 +123,12 @@ class Isolation:
 
     @property
     def network_blocked(self) -> bool:
-        """True only when the run had no route to any network, loopback included."""
-        return "network_namespace" in self.protections
+        """True only when the run had no route to any network, loopback included.
+
+        A network namespace without interfaces gives that, and so does the process level's
+        seccomp filter that lets `socket()` create nothing but netlink sockets.
+        """
+        return bool({"network_namespace", "seccomp_network"} & self.protections)
 
     def describe(self) -> str:
         """One line for humans and models: the level and each protection in force."""

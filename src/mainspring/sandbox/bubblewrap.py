@@ -6,7 +6,9 @@ uts and cgroup namespaces, with a private mount tree holding only the system dir
 only writable host directory). bwrap itself starts with the scrubbed environment, so even
 /proc/1/environ inside shows nothing of the caller's. When started as root, bwrap runs under a
 leased unprivileged uid, so the namespaces are unprivileged ones and no host capability exists
-anywhere in the sandbox.
+anywhere in the sandbox. The seccomp filter also refuses unix-domain sockets: a socket file in a
+read-only path could otherwise still be connected to, and with `network=True` the host's
+abstract sockets would be shared.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox._jail import Launch
 from mainspring.sandbox._runner import JailedSandbox, Workspace, reachable_by_any_uid
+from mainspring.sandbox._seccomp import SocketPolicy
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import Isolation, Limits, Protection
 
@@ -70,6 +73,10 @@ def _system_mounts() -> list[str]:
 class BubblewrapSandbox(JailedSandbox):
     """Runs each call in bubblewrap namespaces; see the module docstring for what that hides."""
 
+    # A read-only bind does not stop connect() to a socket file in a listed directory, and
+    # with network=True the host's abstract sockets are shared too: no unix sockets at all.
+    _SOCKET_POLICIES: tuple[SocketPolicy, ...] = ("no_unix",)
+
     def __init__(
         self,
         *,
@@ -81,6 +88,7 @@ class BubblewrapSandbox(JailedSandbox):
         keep_workspace: bool = False,
         cgroups: bool = False,
         seccomp: bool = True,
+        subreaper: bool = True,
     ) -> None:
         """Configure the jail; `bwrap` is the path of the binary (default: found on PATH).
 
@@ -95,6 +103,7 @@ class BubblewrapSandbox(JailedSandbox):
             keep_workspace=keep_workspace,
             cgroups=cgroups,
             seccomp=seccomp,
+            subreaper=subreaper,
         )
         found = shutil.which(bwrap or "bwrap")
         if found is None:
@@ -106,12 +115,17 @@ class BubblewrapSandbox(JailedSandbox):
         self.bwrap = found
         self._system = _system_mounts()
 
+    def _workspace_quota(self) -> bool:
+        return True  # a fresh workspace is a tmpfs of Limits.tmp_bytes (see _command)
+
     def _isolation(self, limits: Limits, *, uid: int | None) -> Isolation:
         protections = set(_PROTECTIONS)
         if not limits.network:
             protections.add("network_namespace")
         if self.uids is not None:
             protections.add("own_uid")
+        if self._seccomp is not None:
+            protections.add("seccomp_unix_sockets")
         return Isolation("namespaces", frozenset(protections), uid=uid)
 
     def _visible_paths(self, workspace: Workspace) -> tuple[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from mainspring.errors import ConfigurationError
+from mainspring.sandbox import _inside
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import IsolationLevel, Limits
 from mainspring.sandbox.bubblewrap import BubblewrapSandbox
@@ -29,6 +31,9 @@ def detect_sandbox(
     `ConfigurationError` with the reason instead of silently falling back. `bwrap` is the path
     of the bubblewrap binary (default: found on PATH); `cgroups=True` gives each run a memory
     and a pids cgroup where this process may create them (see `JailedSandbox`).
+
+    Inside the child of a sandboxed tool (module-level code run again there), nothing is probed
+    and nothing raises: the sandbox returned is never used to run anything in that child.
     """
     options = {
         "limits": limits,
@@ -39,6 +44,10 @@ def detect_sandbox(
     }
     problem = "bubblewrap (bwrap) is not installed; Debian/Ubuntu: apt-get install bubblewrap"
     found = shutil.which(bwrap or "bwrap")
+    if _inside.level() is not None:
+        # Module-level code of a sandboxed tool, run again in its child: nothing will run in
+        # this sandbox there, and a probe would fail (nested namespaces are refused).
+        return _unprobed(found, options)
     if found is not None:
         strong = BubblewrapSandbox(bwrap=found, **options)  # type: ignore[arg-type]
         failure = strong.probe()
@@ -47,4 +56,12 @@ def detect_sandbox(
         problem = f"bubblewrap cannot create its namespaces on this host: {failure}"
     if minimum == "namespaces":
         raise ConfigurationError(f"a namespaced sandbox was required but {problem}")
+    return ProcessSandbox(**options)  # type: ignore[arg-type]
+
+
+def _unprobed(
+    found: str | None, options: Mapping[str, object]
+) -> BubblewrapSandbox | ProcessSandbox:
+    if found is not None:
+        return BubblewrapSandbox(bwrap=found, **options)  # type: ignore[arg-type]
     return ProcessSandbox(**options)  # type: ignore[arg-type]

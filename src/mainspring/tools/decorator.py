@@ -13,6 +13,9 @@ import pydantic
 from pydantic import Field, create_model
 
 from mainspring.errors import ToolDefinitionError
+from mainspring.sandbox import _inside
+from mainspring.sandbox.base import Sandbox
+from mainspring.tools._jailed import check_function, jail_tool
 from mainspring.tools._validation import JsonSchemaValidator, PydanticValidator
 from mainspring.tools.base import CallContext, Tool
 from mainspring.tools.policy import (
@@ -197,7 +200,7 @@ def tool(
     requires_approval: bool = False,
     secrets: Iterable[str] = (),
     idempotent: bool = False,
-    sandbox: Any = None,
+    sandbox: Sandbox | None = None,
     max_result_tokens: int | None = None,
     keep_invisible: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
@@ -217,7 +220,7 @@ def tool(
     requires_approval: bool = False,
     secrets: Iterable[str] = (),
     idempotent: bool = False,
-    sandbox: Any = None,
+    sandbox: Sandbox | None = None,
     max_result_tokens: int | None = None,
     keep_invisible: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
@@ -226,9 +229,18 @@ def tool(
     The name comes from the function, the description and per-parameter descriptions from its
     docstring, and the JSON Schema from its type hints. Policy arguments are validated here, so a
     mistake fails at definition time.
+
+    With `sandbox=`, every call runs the function in a fresh child process in that jail, with
+    the tool's `timeout` as its wall clock and the jail's limits; the result names the level
+    that was in force. A function the child cannot import by module and name (a lambda, a
+    closure, a method, code of `__main__`) is refused here (see `mainspring.tools._jailed`).
     """
+    jailed = sandbox is not None and _inside.level() is None
+    # Inside the jail's child the module is imported again: there the function runs in place.
 
     def build(f: Callable[..., Any]) -> Tool:
+        if jailed:
+            check_function(f, name or str(getattr(f, "__name__", f)))
         policy = ToolPolicy(
             timeout=timeout,
             rate_limit=coerce_rate_limit(rate_limit),
@@ -248,6 +260,8 @@ def tool(
             raise ToolDefinitionError(
                 f"tool {built.name!r}: secrets names unknown parameters {sorted(unknown)}"
             )
+        if jailed:
+            built = jail_tool(built, f, sandbox, timeout)
         return built
 
     return build(func) if func is not None else build

@@ -1,104 +1,103 @@
-"""What a sandboxed tool tells the model: output and exit status, or which limit stopped it.
+"""What the `python` and `shell` tools share: the minimum isolation, and their policy.
 
-A run that ends by itself (whatever its exit status) is a normal result: the model reads the
-traceback or the error text and corrects its code. A run the sandbox had to stop raises the
-matching `ToolCallError`, so the result is marked failed, with the partial output and a hint on
-what to change; the executor turns it into a `ToolResult` (kind "timeout" or
-"sandbox_violation").
+Model-written code is hostile (docs/security.md), so a code tool built without an explicit
+sandbox refuses to run below the `namespaces` level: on a host where bubblewrap cannot run, the
+builder raises, naming the level it found and the fix, unless the caller accepts the weaker
+level in so many words (`allow_weaker=True`). An explicitly passed sandbox is the caller's
+choice and is used as it is; either way the level is logged and starts every result.
 """
 
 from __future__ import annotations
 
-import signal
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
 
-from mainspring.errors import SandboxViolationError, ToolTimeoutError
-from mainspring.sandbox.base import Limits, Sandbox, SandboxResult
-
-TIMEOUT_SLACK = 5.0
-"""Seconds the tool's own timeout exceeds the jail's, so the jail (which says more) fires first."""
-
-
-def _section(name: str, text: str, truncated: bool, cap: int) -> str:
-    if not text and not truncated:
-        return ""
-    cut = f"\n[{name} cut at {cap} bytes]" if truncated else ""
-    return f"{name}:\n{text.rstrip(chr(10))}{cut}\n"
+from mainspring.errors import ConfigurationError
+from mainspring.sandbox._report import TIMEOUT_SLACK, logger
+from mainspring.sandbox.base import Limits, Sandbox
+from mainspring.sandbox.detect import detect_sandbox
+from mainspring.tools.base import Tool
+from mainspring.tools.decorator import tool
+from mainspring.tools.policy import BreakerPolicy, RateLimit
 
 
-def _output(result: SandboxResult, cap: int) -> str:
-    return _section("stdout", result.stdout, result.stdout_truncated, cap) + _section(
-        "stderr", result.stderr, result.stderr_truncated, cap
-    )
+def code_sandbox(sandbox: Sandbox | None, *, allow_weaker: bool, builder: str) -> Sandbox:
+    """`sandbox` itself, or the strongest one here when it is at least `namespaces`.
 
-
-def _status(result: SandboxResult) -> str:
-    if result.signal is not None:
-        try:
-            name = signal.Signals(result.signal).name
-        except ValueError:
-            name = f"signal {result.signal}"
-        return f"killed by {name}"
-    return f"exit code {result.exit_code}"
-
-
-def _stopped_message(result: SandboxResult, limits: Limits) -> str:
-    reason = result.killed
-    if reason == "timeout":
-        why = (
-            f"the run was stopped at the {limits.timeout:g}s wall-clock limit (every process "
-            "it started was killed); make it finish sooner or do less per call"
+    Below that, `ConfigurationError` says which level was found, why, and the two fixes,
+    unless `allow_weaker` accepts it (logged as a warning).
+    """
+    if sandbox is not None:
+        level = sandbox.isolation.level
+        logger.info("%s() uses the sandbox it was given, at level %s", builder, level)
+        return sandbox
+    try:
+        return detect_sandbox(minimum="namespaces")
+    except ConfigurationError as exc:
+        if not allow_weaker:
+            raise ConfigurationError(
+                f"{builder}() refuses to run model-written code below the 'namespaces' "
+                f"isolation level, and this host only offers 'process' ({exc}). Fix: install "
+                "bubblewrap and allow user namespaces (docs/security.md, Production), or "
+                f"accept the weaker level explicitly with {builder}(allow_weaker=True) (it "
+                "does not hide world-readable files; see docs/security.md for what it does "
+                "not stop), or pass a sandbox of your own"
+            ) from None
+        weak = detect_sandbox()
+        logger.warning(
+            "%s() runs model-written code at the %s level (allow_weaker=True): %s",
+            builder,
+            weak.isolation.level,
+            exc,
         )
-    elif reason == "cpu_limit":
-        why = (
-            f"the run used its {limits.cpu_seconds} CPU seconds and was killed; use a faster "
-            "algorithm or smaller input"
-        )
-    elif reason == "memory_limit":
-        why = (
-            f"the run went over its {limits.memory_bytes // 2**20} MiB memory limit and was "
-            "killed; use less memory (process data in pieces, smaller inputs)"
-        )
-    elif reason == "output_limit":
-        why = (
-            f"the run printed more than {limits.max_output_bytes} bytes and was stopped; print "
-            "less (a summary or the first lines), or write large results to a file in the "
-            "working directory"
-        )
-    else:
-        why = "the run was cancelled before it finished"
-    output = _output(result, limits.max_output_bytes)
-    return f"{why}.\n{output}" if output else f"{why}."
+        return weak
 
 
-def report(result: SandboxResult, limits: Limits) -> str:
-    """The tool's text for a run that ended by itself; raises for a run the sandbox stopped."""
-    if result.killed == "timeout":
-        raise ToolTimeoutError(_stopped_message(result, limits))
-    if result.killed is not None:
-        raise SandboxViolationError(_stopped_message(result, limits))
-    text = f"{_status(result)}\n{_output(result, limits.max_output_bytes)}"
-    return text.rstrip("\n")
+@dataclass(frozen=True, slots=True)
+class CodeToolPolicy:
+    """The `@tool` policy arguments a code tool accepts, gathered to pass them on as one."""
+
+    name: str
+    description: str | None = None
+    timeout: float | None = None
+    rate_limit: str | RateLimit | None = None
+    cache_ttl: float | None = None
+    breaker: int | BreakerPolicy | None = None
+    scopes: Iterable[str] = ()
+    requires_approval: bool = False
+    secrets: Iterable[str] = ()
+    idempotent: bool = False
+
+    def run_limits(self, base: Limits) -> Limits:
+        """The jail's limits per call: `timeout`, when given, is the run's wall clock."""
+        return base if self.timeout is None else replace(base, timeout=self.timeout)
 
 
-def describe_jail(sandbox: Sandbox, limits: Limits, workspace: Path | None = None) -> str:
-    """A sentence for the tool description: what the model's code can and cannot reach."""
-    place = (
-        "a working directory kept between calls"
-        if workspace is not None
-        else "a fresh empty working directory that is deleted afterwards"
-    )
-    protections = sandbox.isolation.protections
-    if limits.network:
-        network = "network access is allowed"
-    elif "network_namespace" in protections:
-        network = "no network access"
-    elif "landlock_tcp" in protections:
-        network = "no TCP connections (other network access is not blocked)"
-    else:
-        network = "network access is not blocked"
-    return (
-        f"Runs in {place}; {network}; "
-        f"limits: {limits.timeout:g}s wall clock, {limits.cpu_seconds}s CPU, "
-        f"{limits.memory_bytes // 2**20} MiB memory, {limits.max_output_bytes} bytes of output."
-    )
+def build_code_tool(
+    function: Callable[..., Any],
+    jail: Sandbox,
+    run_limits: Limits,
+    policy: CodeToolPolicy,
+    generated_description: str,
+) -> Tool:
+    """The `Tool` for a code-running function: the given policy, the jail recorded on it.
+
+    The function already runs its code in `jail`, so the tool is built without `sandbox=`
+    (which would try to jail the builder's own closure) and the jail is recorded afterwards.
+    Its timeout exceeds the jail's by `TIMEOUT_SLACK`, so the jail, which kills the whole
+    process tree and reports the partial output, fires first.
+    """
+    built = tool(
+        name=policy.name,
+        description=policy.description or generated_description,
+        timeout=run_limits.timeout + TIMEOUT_SLACK,
+        rate_limit=policy.rate_limit,
+        cache_ttl=policy.cache_ttl,
+        breaker=policy.breaker,
+        scopes=policy.scopes,
+        requires_approval=policy.requires_approval,
+        secrets=policy.secrets,
+        idempotent=policy.idempotent,
+    )(function)
+    return replace(built, policy=replace(built.policy, sandbox=jail))

@@ -7,55 +7,17 @@ jail here, under an interpreter the sandbox uid may execute.
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from mainspring.errors import ConfigurationError
-from mainspring.sandbox._runner import reachable_by_any_uid
+from mainspring.sandbox._interpreter import find_interpreter
+from mainspring.sandbox._interpreter import mounts_for as _mounts_for
+from mainspring.sandbox._report import describe_jail, log_run, report
 from mainspring.sandbox.base import Limits, Sandbox
-from mainspring.sandbox.detect import detect_sandbox
 from mainspring.tools.base import Tool
-from mainspring.tools.builtin._sandboxed import TIMEOUT_SLACK, describe_jail, report
-from mainspring.tools.decorator import tool
-
-_CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3")
-_SYSTEM_PREFIXES = ("/usr/", "/bin/", "/lib/", "/lib64/")
-
-
-def _world_executable(path: Path) -> bool:
-    """True when any uid may run `path`: it and each directory above it are o+x."""
-    try:
-        return bool(path.stat().st_mode & stat.S_IXOTH) and reachable_by_any_uid(path)
-    except OSError:
-        return False
-
-
-def find_interpreter() -> Path:
-    """A Python 3 interpreter the sandbox's unprivileged uid can execute.
-
-    This process's own interpreter when every uid may run it, else the system `python3`. A
-    virtualenv is never used: the sandboxed code gets the standard library only.
-    """
-    own = Path(os.path.realpath(sys.base_prefix)) / "bin" / f"python{sys.version_info[0]}"
-    for candidate in (own, *map(Path, _CANDIDATES)):
-        real = Path(os.path.realpath(candidate))
-        if real.is_file() and _world_executable(real):
-            return real
-    raise ConfigurationError(
-        "no Python interpreter that an unprivileged uid may execute was found; install python3 "
-        "(Debian: apt-get install python3) or pass python_tool(interpreter=...)"
-    )
-
-
-def _mounts_for(interpreter: Path) -> tuple[Path, ...]:
-    """The installation prefix to show read-only in a namespaced jail, if not under /usr."""
-    text = str(interpreter)
-    if text.startswith(_SYSTEM_PREFIXES):
-        return ()
-    return (interpreter.parent.parent,)
+from mainspring.tools.builtin._sandboxed import CodeToolPolicy, build_code_tool, code_sandbox
+from mainspring.tools.policy import BreakerPolicy, RateLimit
 
 
 def python_tool(
@@ -64,19 +26,54 @@ def python_tool(
     limits: Limits | None = None,
     workspace: Path | None = None,
     interpreter: Path | None = None,
+    allow_weaker: bool = False,
+    name: str = "python",
+    description: str | None = None,
+    timeout: float | None = None,
+    rate_limit: str | RateLimit | None = None,
+    cache_ttl: float | None = None,
+    breaker: int | BreakerPolicy | None = None,
+    scopes: Iterable[str] = (),
+    requires_approval: bool = False,
+    secrets: Iterable[str] = (),
+    idempotent: bool = False,
 ) -> Tool:
     """Build the `python` tool: the code is fed on stdin to `python3 -I -` in `sandbox`.
 
     Args:
-        sandbox: where code runs (default: `detect_sandbox()`, the strongest that works).
+        sandbox: where code runs (default: `detect_sandbox(minimum="namespaces")`).
         limits: limits per call (default: the sandbox's own, or `Limits()`).
         workspace: a directory shared by every call (e.g. one per agent run), kept afterwards;
             default: a fresh empty directory per call, deleted after it.
         interpreter: the Python to run (default: `find_interpreter()`).
+        allow_weaker: with no `sandbox`, accept the process level on a host where the
+            namespaced one cannot run, instead of raising `ConfigurationError`.
+        name: the tool's name (two python tools with different jails need two names).
+        description: replaces the generated description (which states the limits).
+        timeout: the wall-clock seconds of each run (replaces `limits.timeout`).
+        rate_limit: calls allowed per period, as for `@tool` ("10/min").
+        cache_ttl: seconds to cache results (only for code without side effects).
+        breaker: failures before the tool's circuit opens, or a `BreakerPolicy`.
+        scopes: scopes the calling principal must hold to run code.
+        requires_approval: ask the approver in the `CallContext` before every run.
+        secrets: parameters to redact in events and audit records.
+        idempotent: safe to run twice with the same input (lets a resumed run retry it).
     """
-    jail = sandbox or detect_sandbox()
+    jail = code_sandbox(sandbox, allow_weaker=allow_weaker, builder="python_tool")
     python = interpreter or find_interpreter()
-    base = limits or getattr(jail, "limits", None) or Limits()
+    policy = CodeToolPolicy(
+        name=name,
+        description=description,
+        timeout=timeout,
+        rate_limit=rate_limit,
+        cache_ttl=cache_ttl,
+        breaker=breaker,
+        scopes=scopes,
+        requires_approval=requires_approval,
+        secrets=secrets,
+        idempotent=idempotent,
+    )
+    base = policy.run_limits(limits or getattr(jail, "limits", None) or Limits())
     mounts = tuple(p for p in _mounts_for(python) if p not in base.read_only_paths)
     run_limits = replace(base, read_only_paths=base.read_only_paths + mounts)
 
@@ -90,14 +87,11 @@ def python_tool(
         result = await jail.run(
             [str(python), "-I", "-"], limits=run_limits, stdin=code.encode(), workspace=workspace
         )
+        log_run(name, result)
         return report(result, run_limits)
 
-    return tool(
-        name="python",
-        description=(
-            "Run a Python 3 program (standard library only) and return its exit code, stdout "
-            f"and stderr. {describe_jail(jail, run_limits, workspace)}"
-        ),
-        timeout=run_limits.timeout + TIMEOUT_SLACK,
-        sandbox=jail,
-    )(python_)
+    generated = (
+        "Run a Python 3 program (standard library only) and return its exit code, stdout "
+        f"and stderr. {describe_jail(jail, run_limits, workspace)}"
+    )
+    return build_code_tool(python_, jail, run_limits, policy, generated)
