@@ -193,3 +193,17 @@ async def test_models_share_one_provider(server: ScriptedServer) -> None:
     with pytest.raises(ConfigurationError, match="either provider= or"):
         OpenAIModel("c", provider=provider, api_key="sk-other")
     await provider.aclose()
+
+
+async def test_credentials_in_the_base_url_are_never_shown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    m = OpenAIModel("m", base_url="http://bob:hunter2@127.0.0.1:9/v1", retry=FAST)
+    with (
+        caplog.at_level(logging.WARNING, "mainspring.models"),
+        pytest.raises(ModelError) as info,
+    ):
+        await m.request(USER)
+    shown = [repr(m), repr(m.provider), str(info.value), *(r.getMessage() for r in caplog.records)]
+    assert all("hunter2" not in text for text in shown)
+    assert "http://127.0.0.1:9/v1/chat/completions" in str(info.value)

@@ -181,3 +181,27 @@ async def test_the_planner_plans_on_a_server_without_json_schema(
     outcome = await Planner(model()).plan("Book a trip to Oslo")
     assert [step.id for step in outcome.plan.steps] == ["s1", "s2"]
     assert outcome.attempts == 1
+
+
+async def test_the_repair_carries_the_instruction_once(server: ScriptedServer, model: Make) -> None:
+    server.refuse = llama_cpp_python
+    server.add(
+        Reply(json=completion('{"city": "Oslo"}')),
+        Reply(json=completion('{"city": "Oslo", "days": 3}')),
+    )
+    response = await model().request(USER, settings=ASK)
+    assert json.loads(response.message.content)["days"] == 3
+    repair = server.requests[-1].body["messages"]
+    assert sum("JSON Schema" in m["content"] for m in repair) == 1
+    assert "'days' is a required property" in repair[-1]["content"]
+
+
+async def test_a_reply_cut_at_max_tokens_is_not_repaired(
+    server: ScriptedServer, model: Make
+) -> None:
+    cut = completion('{"city": "Os')
+    cut["choices"][0]["finish_reason"] = "length"
+    server.add(Reply(json=cut))
+    response = await model().request(USER, settings=ASK)
+    assert response.finish_reason == "length" and response.message.content == '{"city": "Os'
+    assert len(server.requests) == 1

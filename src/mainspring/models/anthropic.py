@@ -27,7 +27,12 @@ from mainspring.models.base import (
     normalise_finish_reason,
 )
 from mainspring.models.pricing import lookup_pricing
-from mainspring.models.provider import ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicProvider
+from mainspring.models.provider import (
+    ANTHROPIC_BASE_URL,
+    ANTHROPIC_VERSION,
+    AnthropicProvider,
+    shown,
+)
 from mainspring.models.retry import RetryPolicy
 from mainspring.tokens import Tokenizer, default_tokenizer
 
@@ -127,7 +132,7 @@ class AnthropicModel:
         return self._tokenizer
 
     def __repr__(self) -> str:
-        return f"AnthropicModel({self.model!r}, base_url={self.base_url!r})"
+        return f"AnthropicModel({self.model!r}, base_url={shown(self.base_url)!r})"
 
     def _payload(
         self, messages: Sequence[Message], tools: Sequence[ToolDefinition], settings: ModelSettings

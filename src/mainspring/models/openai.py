@@ -35,7 +35,7 @@ from mainspring.models.base import (
     parse_arguments,
 )
 from mainspring.models.pricing import lookup_pricing
-from mainspring.models.provider import OPENAI_BASE_URL, OpenAIProvider
+from mainspring.models.provider import OPENAI_BASE_URL, OpenAIProvider, shown
 from mainspring.models.retry import RetryPolicy, logger
 from mainspring.models.structured import (
     MODES,
@@ -172,7 +172,7 @@ class OpenAIModel:
         return self._tokenizer
 
     def __repr__(self) -> str:
-        return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAIModel({self.model!r}, base_url={shown(self.base_url)!r})"
 
     def _payload(
         self,
@@ -233,7 +233,7 @@ class OpenAIModel:
         following = modes[modes.index(mode) + 1]
         logger.warning(
             "%s at %s refused structured output as %s (HTTP %d); trying %s",
-            self.name, self.base_url, mode, exc.status, following,
+            self.name, shown(self.base_url), mode, exc.status, following,
         )  # fmt: skip
         return True
 
@@ -251,13 +251,14 @@ class OpenAIModel:
         A reply that still does not match is returned as it is, so a caller that validates
         (the planner does) can tell the model what is wrong.
         """
-        if response.message.tool_calls:
+        # A tool call is not the answer, and a reply cut at max_tokens would be cut again.
+        if response.message.tool_calls or response.finish_reason == "length":
             return response
         text = extract_json(response.message.content)
         problem = schema_problem(text, schema)
         if problem is not None:
             logger.info("%s: structured reply (%s) did not validate: %s", self.name, mode, problem)
-            again = repair_messages(sent, response.message.content, problem, schema)
+            again = repair_messages(sent, response.message.content, problem)
             retry = await self._complete(again, tools, settings, mode)
             usage = response.usage + retry.usage
             response = replace(retry, usage=usage)

@@ -39,15 +39,22 @@ ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 
 
+def shown(url: str) -> str:
+    """`url` without any user:password part, for logs, errors and reprs."""
+    return str(httpx.URL(url).copy_with(userinfo=b""))
+
+
 def check_base_url(base_url: str) -> str:
     """`base_url` without a trailing slash; a clear error when httpx cannot use it."""
     try:
         url = httpx.URL(base_url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ConfigurationError(f"base_url {base_url!r} is not a URL: {exc}") from None
+        raise ConfigurationError(
+            f"base_url {base_url!r} must be an http:// or https:// URL with a host ({exc})"
+        ) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
-            f"base_url {base_url!r} must be an http:// or https:// URL with a host, "
+            f"base_url {shown(base_url)!r} must be an http:// or https:// URL with a host, "
             "e.g. 'http://127.0.0.1:8000/v1'"
         )
     return base_url.rstrip("/")
@@ -111,7 +118,7 @@ class Provider:
         self._pools: dict[int, _ShardedPool] = {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
+        return f"{type(self).__name__}(base_url={shown(self.base_url)!r})"
 
     def url(self, path: str) -> str:
         """The full URL of an API path."""
@@ -146,6 +153,7 @@ class Provider:
         stream: bool,
     ) -> httpx.Response:
         url = self.url(path)
+        where = shown(url)
         attempt, previous = 0, None
         while True:
             request = httpx.Request(
@@ -158,7 +166,7 @@ class Provider:
                 failure = transport_failure(exc, url)
                 if not should_retry(failure, previous, attempt, self.retry):
                     raise ModelError(
-                        f"could not reach {url} for {model!r} after {attempt + 1} "
+                        f"could not reach {where} for {model!r} after {attempt + 1} "
                         f"attempt{'s' * bool(attempt)}: {failure.reason} "
                         f"({type(exc).__name__}: {exc})"
                     ) from None
@@ -171,7 +179,7 @@ class Provider:
                 if not should_retry(failure, previous, attempt, self.retry):
                     raise ModelHTTPError(response.status_code, body, response.headers, model=model)
             wait = self.retry.delay(attempt, failure.retry_after)
-            log_retry(model, url, failure, attempt, self.retry, wait)
+            log_retry(model, where, failure, attempt, self.retry, wait)
             await anyio.sleep(wait)
             attempt, previous = attempt + 1, failure
 

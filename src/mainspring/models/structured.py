@@ -98,19 +98,13 @@ def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
     return f"at {where}: {error.message}"
 
 
-def repair_messages(
-    messages: Sequence[Message], reply: str, problem: str, schema: dict[str, Any]
-) -> list[Message]:
-    """The conversation that asks once more, saying what was wrong with `reply`."""
+def repair_messages(sent: Sequence[Message], reply: str, problem: str) -> list[Message]:
+    """The conversation that was sent, the reply, and a request to fix what was wrong."""
     note = (
         f"That answer does not match the schema: {problem}. "
         "Answer again with the corrected JSON only."
     )
-    return [
-        *with_instruction(messages, schema),
-        Message("assistant", reply[:4000]),
-        Message("user", note),
-    ]
+    return [*sent, Message("assistant", reply[:4000]), Message("user", note)]
 
 
 def _parses(text: str) -> bool:
