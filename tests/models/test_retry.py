@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,10 +14,11 @@ import pytest
 
 from mainspring.errors import ConfigurationError, ModelError, ModelHTTPError
 from mainspring.messages import Message
-from mainspring.models import OpenAIProvider, RetryPolicy, resolve_model
+from mainspring.models import RetryPolicy, resolve_model
 from mainspring.models.anthropic import AnthropicModel
 from mainspring.models.openai import OpenAIModel
-from mainspring.models.retry import Failure, should_retry, status_failure, transport_failure
+from mainspring.models.provider import OpenAIProvider, transport_failure
+from mainspring.models.retry import Failure, should_retry, status_failure
 from tests.models._server import Reply, ScriptedServer
 
 FAST = RetryPolicy(max_retries=4, initial_delay=0.01, max_delay=0.02)
@@ -207,3 +210,11 @@ async def test_credentials_in_the_base_url_are_never_shown(
     shown = [repr(m), repr(m.provider), str(info.value), *(r.getMessage() for r in caplog.records)]
     assert all("hunter2" not in text for text in shown)
     assert "http://127.0.0.1:9/v1/chat/completions" in str(info.value)
+
+
+def test_importing_the_models_package_does_not_load_httpx() -> None:
+    # `import mainspring` must stay quick: httpx (with its CLI's rich and pygments) loads only
+    # when an HTTP model is built.
+    code = "import sys, mainspring.models; print('httpx' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -15,9 +15,12 @@ repeat it. Which failures are retried, and how long to wait, is `mainspring.mode
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,11 +29,11 @@ import httpx
 
 from mainspring.errors import ConfigurationError, ModelError, ModelHTTPError, ModelResponseError
 from mainspring.models.retry import (
+    Failure,
     RetryPolicy,
     log_retry,
     should_retry,
     status_failure,
-    transport_failure,
 )
 from mainspring.models.structured import OutputMode
 
@@ -58,6 +61,60 @@ def check_base_url(base_url: str) -> str:
             "e.g. 'http://127.0.0.1:8000/v1'"
         )
     return base_url.rstrip("/")
+
+
+def transport_failure(exc: httpx.TransportError, url: str) -> Failure:
+    """How a failure to get any answer is treated (see the module docstring)."""
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return Failure(f"unsupported URL scheme ({exc})", 0)
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure(f"{type(exc).__name__} (no answer in time)", None)
+    causes = list(_causes(exc))
+    dns = [c for c in causes if isinstance(c, socket.gaierror)]
+    if dns:
+        # EAI_AGAIN is a resolver that could not answer now; the rest say the name has no address.
+        temporary = any(c.errno == socket.EAI_AGAIN for c in dns)
+        return Failure(f"DNS lookup failed ({dns[0]})", 1 if temporary else 0)
+    if isinstance(exc, httpx.ConnectError) and _refused(causes):
+        if _is_local(url):
+            return Failure("connection refused (is the server on this machine running?)", 1)
+        return Failure("connection refused", None)
+    return Failure(f"{type(exc).__name__}: {exc}", None)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and contexts, and the members of any exception group."""
+    stack, seen = [exc], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                stack.append(linked)
+
+
+def _refused(causes: list[BaseException]) -> bool:
+    oses = [c for c in causes if isinstance(c, OSError) and c.errno is not None]
+    if oses:
+        return all(c.errno == errno.ECONNREFUSED for c in oses)
+    # anyio reports "All connection attempts failed" when every address refused, and some
+    # backends keep only the text.
+    return any("refused" in str(c).lower() for c in causes)
+
+
+def _is_local(url: str) -> bool:
+    host = httpx.URL(url).host
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _ShardedPool:

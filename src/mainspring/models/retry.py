@@ -13,21 +13,19 @@ Waits are exponential backoff with full jitter (AWS architecture blog, "Exponent
 Jitter"): a uniform draw between 0 and the capped exponential, which spreads the retries of many
 clients best. A `Retry-After` (or `retry-after-ms`) header replaces the draw. Each retry logs one
 line under `mainspring.models` saying what failed, which attempt is next and the wait.
+
+This module decides on statuses and policies only; what an httpx transport error means is
+`provider.transport_failure`'s call, beside the HTTP client.
 """
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import logging
 import random
-import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-
-import httpx
 
 logger = logging.getLogger("mainspring.models")
 
@@ -113,25 +111,6 @@ def status_failure(status: int, body: str, headers: Mapping[str, str]) -> Failur
     return Failure(f"HTTP {status}", 0, wait)
 
 
-def transport_failure(exc: httpx.TransportError, url: str) -> Failure:
-    """How a failure to get any answer is treated (see the module docstring)."""
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return Failure(f"unsupported URL scheme ({exc})", 0)
-    if isinstance(exc, httpx.TimeoutException):
-        return Failure(f"{type(exc).__name__} (no answer in time)", None)
-    causes = list(_causes(exc))
-    dns = [c for c in causes if isinstance(c, socket.gaierror)]
-    if dns:
-        # EAI_AGAIN is a resolver that could not answer now; the rest say the name has no address.
-        temporary = any(c.errno == socket.EAI_AGAIN for c in dns)
-        return Failure(f"DNS lookup failed ({dns[0]})", 1 if temporary else 0)
-    if isinstance(exc, httpx.ConnectError) and _refused(causes):
-        if _is_local(url):
-            return Failure("connection refused (is the server on this machine running?)", 1)
-        return Failure("connection refused", None)
-    return Failure(f"{type(exc).__name__}: {exc}", None)
-
-
 def retries_allowed(failure: Failure, policy: RetryPolicy) -> int:
     """How many retries a call failing this way may make in all."""
     budget = policy.max_retries if failure.retries is None else failure.retries
@@ -164,38 +143,3 @@ def log_retry(
         retries_allowed(failure, policy) + 1,
         wait,
     )
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and the members of any exception group."""
-    stack, seen = [exc], set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseExceptionGroup):
-            stack.extend(current.exceptions)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                stack.append(linked)
-
-
-def _refused(causes: list[BaseException]) -> bool:
-    oses = [c for c in causes if isinstance(c, OSError) and c.errno is not None]
-    if oses:
-        return all(c.errno == errno.ECONNREFUSED for c in oses)
-    # anyio reports "All connection attempts failed" when every address refused, and some
-    # backends keep only the text.
-    return any("refused" in str(c).lower() for c in causes)
-
-
-def _is_local(url: str) -> bool:
-    host = httpx.URL(url).host
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
