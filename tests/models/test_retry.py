@@ -218,3 +218,20 @@ def test_importing_the_models_package_does_not_load_httpx() -> None:
     code = "import sys, mainspring.models; print('httpx' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("url", "retries"),
+    [
+        ("http://localhost:9/v1", 1),
+        ("http://127.0.0.1:9/v1", 1),
+        ("http://[::1]:9/v1", 1),
+        ("http://0.0.0.0:9/v1", 1),
+        ("http://10.1.2.3:9/v1", None),
+        ("https://api.example.com/v1", None),
+    ],
+)
+def test_a_refusal_is_retried_once_only_on_this_machine(url: str, retries: int | None) -> None:
+    refused = httpx.ConnectError("All connection attempts failed")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert transport_failure(refused, url).retries == retries

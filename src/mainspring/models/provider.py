@@ -112,9 +112,11 @@ def _is_local(url: str) -> bool:
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # 0.0.0.0 and :: reach this machine when connected to (what servers print as their address).
+    return address.is_loopback or address.is_unspecified
 
 
 class _ShardedPool:
