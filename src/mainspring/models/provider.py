@@ -53,7 +53,7 @@ def check_base_url(base_url: str) -> str:
         url = httpx.URL(base_url)
     except (httpx.InvalidURL, TypeError) as exc:
         raise ConfigurationError(
-            f"base_url {base_url!r} must be an http:// or https:// URL with a host ({exc})"
+            f"base_url must be an http:// or https:// URL with a host; httpx says: {exc}"
         ) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
@@ -64,7 +64,7 @@ def check_base_url(base_url: str) -> str:
 
 
 def transport_failure(exc: httpx.TransportError, url: str) -> Failure:
-    """How a failure to get any answer is treated (see the module docstring)."""
+    """How a failure to get any answer is treated (the rules are in `mainspring.models.retry`)."""
     if isinstance(exc, httpx.UnsupportedProtocol):
         return Failure(f"unsupported URL scheme ({exc})", 0)
     if isinstance(exc, httpx.TimeoutException):
