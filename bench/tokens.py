@@ -59,9 +59,7 @@ def main() -> str:
         tokenizer.count(text)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        rows.append(
-            f"| {name} | {tokens:,} | {count_ms:,.0f} | {cut_ms:.1f} | {peak / 1e6:.2f} |"
-        )
+        rows.append(f"| {name} | {tokens:,} | {count_ms:,.0f} | {cut_ms:.1f} | {peak / 1e6:.2f} |")
     return "\n".join(
         [
             "## Token counting of long text",
