@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,9 @@ class ScriptedServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
+        self.refuse: Callable[[Any], Reply | None] | None = None
+        """Answers a request by its body before the queue is consulted (a server's fixed rules,
+        such as rejecting a parameter it does not know); None lets the queue answer."""
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -81,6 +84,7 @@ class ScriptedServer:
     def reset(self) -> None:
         self.replies.clear()
         self.requests.clear()
+        self.refuse = None
 
     def add(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -94,9 +98,10 @@ class ScriptedServer:
         self.requests.append(
             Recorded(request.url.path, dict(request.headers), body, time.monotonic())
         )
-        if not self.replies:
+        refusal = self.refuse(body) if self.refuse is not None else None
+        if refusal is None and not self.replies:
             return Response("no scripted reply left", status_code=599)
-        reply = self.replies.popleft()
+        reply = refusal or self.replies.popleft()
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.sse is not None:

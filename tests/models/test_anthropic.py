@@ -7,8 +7,7 @@ import pytest
 
 from mainspring.errors import ModelError, ModelHTTPError, ModelResponseError
 from mainspring.messages import Message, ToolCall
-from mainspring.models import ModelSettings, ResponseDone, ToolDefinition
-from mainspring.models._http import RetryPolicy
+from mainspring.models import ModelSettings, ResponseDone, RetryPolicy, ToolDefinition
 from mainspring.models.anthropic import AnthropicModel
 from tests.models._server import Reply, ScriptedServer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import jsonschema
 import pytest
 
 from mainspring.messages import Message
@@ -88,3 +90,20 @@ async def test_streamed_tool_call_with_repeated_id_and_name(llama_server: str) -
     (call,) = done.response.message.tool_calls
     assert call.name == "get_weather"
     assert isinstance(call.arguments, dict) and "city" in call.arguments
+
+
+async def test_structured_output_falls_back_to_json_object(llama_server: str) -> None:
+    # llama-cpp-python answers `json_schema` with HTTP 500; its `json_object` takes the schema.
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"],
+    }
+    model = OpenAIModel("smollm2", base_url=llama_server, stream_usage=False)
+    settings = ModelSettings(response_schema=schema, max_tokens=60, temperature=0)
+    response = await model.request(
+        [Message("user", "A trip to Paris for 3 days, as JSON.")], settings=settings
+    )
+    assert model.provider.output_modes == {"smollm2": "json_object"}
+    jsonschema.validate(json.loads(response.message.content), schema)
+    await model.aclose()

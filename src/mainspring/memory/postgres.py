@@ -16,8 +16,8 @@ import anyio
 from cachetools import TTLCache
 
 from mainspring.errors import ConfigurationError, MemoryStoreError, MissingExtraError
-from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
-from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
+from mainspring.memory._ranking import Column, RankKey, top_by_prior
+from mainspring.memory._sql import POSTGRES, query_words
 from mainspring.memory._vectors import most_similar
 from mainspring.memory.base import (
     EntryFilter,
@@ -79,10 +79,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 """Named, append-only: never edit a released migration, add a new one."""
 
-_COLUMNS = (
-    "id, namespace, kind, content, importance, created_at, accessed_at, access_count, "
-    "metadata, expires_at, embedding"
-)
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -216,14 +212,7 @@ class PostgresMemoryStore:
             )
             for e in entries
         ]
-        updates = ", ".join(
-            f"{c.strip()} = EXCLUDED.{c.strip()}" for c in [*_COLUMNS.split(","), "size"]
-        )
-        sql = (
-            f"INSERT INTO entries ({_COLUMNS}, size) VALUES "
-            f"(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            f"ON CONFLICT (namespace, id) DO UPDATE SET {updates}"
-        )
+        sql = POSTGRES.insert(("size",), upsert=True)
         async with self._lock:
             conn = await self._connection()
             try:
@@ -234,10 +223,7 @@ class PostgresMemoryStore:
 
     async def find(self, namespace: str, where: EntryFilter) -> list[MemoryEntry]:
         """Entries matching `where`."""
-        clause, params = where_clause("postgres", namespace, where)
-        rows = await self._fetch(
-            f"SELECT {_COLUMNS} FROM entries WHERE {clause}{order_limit(where)}", params
-        )
+        rows = await self._fetch(*POSTGRES.find(namespace, where))
         return [_row_to_entry(row) for row in rows]
 
     async def search(
@@ -256,16 +242,9 @@ class PostgresMemoryStore:
         lexemes = await self._selective(query_words(text))
         if not lexemes:
             return []
-        kind_sql, kind_params = kinds_clause("postgres", kinds)
-        sql = (
-            f"SELECT {_COLUMNS}, ts_rank_cd(tsv, q) AS score "
-            "FROM entries, CAST(%s AS tsquery) AS q "
-            f"WHERE namespace = %s AND {kind_sql} AND tsv @@ q "
-            "AND (expires_at IS NULL OR expires_at > %s) "
-            "ORDER BY score DESC, seq LIMIT %s"
-        )
+        sql, params = POSTGRES.lexical(namespace, kinds, now, limit)
         query = " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in lexemes)
-        rows = await self._fetch(sql, [query, namespace, *kind_params, now, limit])
+        rows = await self._fetch(sql, [query, *params])
         return [Hit(_row_to_entry(row), float(row[11])) for row in rows]
 
     async def _selective(self, words: list[str]) -> list[str]:
@@ -316,14 +295,8 @@ class PostgresMemoryStore:
         now: float,
     ) -> list[Hit]:
         """Cosine similarity against every live vector of the namespace (see `_vectors`)."""
-        kind_sql, kind_params = kinds_clause("postgres", kinds)
-        sql = (
-            f"SELECT id, embedding FROM entries WHERE namespace = %s AND {kind_sql} "
-            "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > %s)"
-        )
-        vectors = [
-            (row[0], row[1]) for row in await self._fetch(sql, [namespace, *kind_params, now])
-        ]
+        rows = await self._fetch(*POSTGRES.vectors(namespace, kinds, now))
+        vectors = [(row[0], row[1]) for row in rows]
         best = most_similar(vectors, embedding, limit)
         found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=[i for i, _ in best]))}
         return [Hit(found[i], score) for i, score in best if i in found]
@@ -339,16 +312,17 @@ class PostgresMemoryStore:
         lowest: bool = False,
     ) -> list[MemoryEntry]:
         """Entries by `log_prior`, via the threshold algorithm over two indexes."""
-        kind_sql, kind_params = kinds_clause("postgres", kinds)
 
         async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[RankKey]:
-            direction = "DESC" if descending else "ASC"
-            sql = (
-                f"SELECT {KEY_COLUMNS} FROM entries WHERE namespace = %s AND {kind_sql} "
-                "AND (expires_at IS NULL OR expires_at > %s) "
-                f"ORDER BY {column} {direction} LIMIT %s OFFSET %s"
+            sql, params = POSTGRES.rank_keys(
+                namespace,
+                kinds,
+                now,
+                column=column,
+                descending=descending,
+                offset=offset,
+                count=count,
             )
-            params = [namespace, *kind_params, now, count, offset]
             return [RankKey(*row) for row in await self._fetch(sql, params)]
 
         ids = await top_by_prior(fetch, prior, limit, lowest)
@@ -358,37 +332,20 @@ class PostgresMemoryStore:
     async def touch(self, namespace: str, ids: Sequence[str], at: float) -> None:
         """Mark entries accessed at `at`."""
         if ids:
-            await self._execute(
-                "UPDATE entries SET accessed_at = greatest(accessed_at, %s), "
-                "access_count = access_count + 1 WHERE namespace = %s AND id = ANY(%s)",
-                (at, namespace, list(ids)),
-            )
+            await self._execute(*POSTGRES.touch(namespace, ids, at))
 
     async def delete(self, namespace: str, where: EntryFilter) -> int:
         """Delete matching entries."""
-        clause, params = where_clause("postgres", namespace, where)
-        if where.limit is not None:
-            clause = f"seq IN (SELECT seq FROM entries WHERE {clause}{order_limit(where)})"
-        return await self._execute(f"DELETE FROM entries WHERE {clause}", params)
+        return await self._execute(*POSTGRES.delete(namespace, where))
 
     async def count(self, namespace: str, name: str, n: int = 1) -> None:
         """Add `n` to a persistent counter."""
-        await self._execute(
-            "INSERT INTO counters (namespace, name, value) VALUES (%s, %s, %s) "
-            "ON CONFLICT (namespace, name) DO UPDATE SET value = counters.value + EXCLUDED.value",
-            (namespace, name, n),
-        )
+        await self._execute(*POSTGRES.add_to_counter(namespace, name, n))
 
     async def stats(self, namespace: str) -> StoreStats:
         """Counts and bytes per kind, and the counters."""
-        rows = await self._fetch(
-            "SELECT kind, count(*), coalesce(sum(size), 0) FROM entries "
-            "WHERE namespace = %s GROUP BY kind",
-            (namespace,),
-        )
-        counters = await self._fetch(
-            "SELECT name, value FROM counters WHERE namespace = %s", (namespace,)
-        )
+        rows = await self._fetch(*POSTGRES.kind_sizes(namespace))
+        counters = await self._fetch(*POSTGRES.counters(namespace))
         return StoreStats(
             namespace=namespace,
             entries={kind: int(n) for kind, n, _ in rows},
@@ -398,7 +355,7 @@ class PostgresMemoryStore:
 
     async def namespaces(self) -> list[str]:
         """Every namespace that holds entries."""
-        rows = await self._fetch("SELECT DISTINCT namespace FROM entries ORDER BY 1")
+        rows = await self._fetch(*POSTGRES.namespaces())
         return [row[0] for row in rows]
 
     async def analyze(self) -> None:

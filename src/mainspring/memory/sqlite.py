@@ -21,8 +21,8 @@ import anyio.to_thread
 from cachetools import TTLCache
 
 from mainspring.errors import ConfigurationError, MemoryStoreError
-from mainspring.memory._ranking import KEY_COLUMNS, Column, RankKey, top_by_prior
-from mainspring.memory._sql import kinds_clause, order_limit, query_words, where_clause
+from mainspring.memory._ranking import Column, RankKey, top_by_prior
+from mainspring.memory._sql import SQLITE, query_words
 from mainspring.memory._vectors import most_similar
 from mainspring.memory.base import (
     EntryFilter,
@@ -104,11 +104,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
 )
 """Named, append-only: never edit a released migration, add a new one."""
-
-_COLUMNS = (
-    "id, namespace, kind, content, importance, created_at, accessed_at, access_count, "
-    "metadata, expires_at, embedding"
-)
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -263,10 +258,7 @@ class SQLiteMemoryStore:
             )
             for e in entries
         ]
-        sql = (
-            f"INSERT INTO entries ({_COLUMNS}, size, nstoken) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
+        sql = SQLITE.insert(("size", "nstoken"))
 
         def insert(conn: sqlite3.Connection) -> None:
             (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()
@@ -285,8 +277,7 @@ class SQLiteMemoryStore:
 
     async def find(self, namespace: str, where: EntryFilter) -> list[MemoryEntry]:
         """Entries matching `where`."""
-        clause, params = where_clause("sqlite", namespace, where)
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE {clause}{order_limit(where)}"
+        sql, params = SQLITE.find(namespace, where)
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [_row_to_entry(row) for row in rows]
 
@@ -303,23 +294,11 @@ class SQLiteMemoryStore:
         """BM25 over the content (FTS5, porter stemming); `embedding` uses cosine similarity."""
         if embedding is not None:
             return await self._semantic(namespace, embedding, kinds=kinds, limit=limit, now=now)
-        kind_sql, kind_params = kinds_clause("sqlite", kinds)
-        columns = ", ".join("e." + c.strip() for c in _COLUMNS.split(","))
-        filters = f"e.namespace = ? AND e.{kind_sql} AND (e.expires_at IS NULL OR e.expires_at > ?)"
-        params = [namespace, *kind_params, now, limit]
         # First rank inside FTS5 alone and filter the best few (no join per match); only when
         # other namespaces or kinds crowd those out, join every match.
         inner = 4 * limit
-        ranked_first = (
-            f"SELECT {columns}, f.score FROM (SELECT rowid, bm25(entries_fts, 1.0, 0.0) AS score "
-            "FROM entries_fts WHERE entries_fts MATCH ? ORDER BY score LIMIT ?) AS f "
-            f"JOIN entries e ON e.seq = f.rowid WHERE {filters} ORDER BY f.score LIMIT ?"
-        )
-        joined = (
-            f"SELECT {columns}, bm25(entries_fts, 1.0, 0.0) AS score "
-            "FROM entries_fts JOIN entries e ON e.seq = entries_fts.rowid "
-            f"WHERE entries_fts MATCH ? AND {filters} ORDER BY score LIMIT ?"
-        )
+        ranked_first, first_params = SQLITE.lexical_top(namespace, kinds, now, limit, inner)
+        joined, joined_params = SQLITE.lexical(namespace, kinds, now, limit)
         counted = (
             "SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)"
         )
@@ -329,9 +308,9 @@ class SQLiteMemoryStore:
             if not words:
                 return []
             match = "content:(" + " OR ".join('"' + w.replace('"', '""') + '"' for w in words) + ")"
-            rows = conn.execute(ranked_first, [match, inner, *params]).fetchall()
+            rows = conn.execute(ranked_first, [match, *first_params]).fetchall()
             if len(rows) < limit and conn.execute(counted, [match, inner]).fetchone()[0] == inner:
-                rows = conn.execute(joined, [match, *params]).fetchall()
+                rows = conn.execute(joined, [match, *joined_params]).fetchall()
             return rows
 
         rows = await self._run(query)
@@ -385,14 +364,8 @@ class SQLiteMemoryStore:
         now: float,
     ) -> list[Hit]:
         """Cosine similarity against every live vector of the namespace (see `_vectors`)."""
-        kind_sql, kind_params = kinds_clause("sqlite", kinds)
-        sql = (
-            f"SELECT id, embedding FROM entries WHERE namespace = ? AND {kind_sql} "
-            "AND embedding IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)"
-        )
-        rows = await self._run(
-            lambda conn: conn.execute(sql, [namespace, *kind_params, now]).fetchall()
-        )
+        sql, params = SQLITE.vectors(namespace, kinds, now)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         vectors = [(row[0], bytes(row[1])) for row in rows]
         best = most_similar(vectors, embedding, limit)
         found = {e.id: e for e in await self.find(namespace, EntryFilter(ids=[i for i, _ in best]))}
@@ -409,16 +382,17 @@ class SQLiteMemoryStore:
         lowest: bool = False,
     ) -> list[MemoryEntry]:
         """Entries by `log_prior`, via the threshold algorithm over two indexes."""
-        kind_sql, kind_params = kinds_clause("sqlite", kinds)
 
         async def fetch(column: Column, descending: bool, offset: int, count: int) -> list[RankKey]:
-            direction = "DESC" if descending else "ASC"
-            sql = (
-                f"SELECT {KEY_COLUMNS} FROM entries WHERE namespace = ? AND {kind_sql} "
-                "AND (expires_at IS NULL OR expires_at > ?) "
-                f"ORDER BY {column} {direction} LIMIT ? OFFSET ?"
+            sql, params = SQLITE.rank_keys(
+                namespace,
+                kinds,
+                now,
+                column=column,
+                descending=descending,
+                offset=offset,
+                count=count,
             )
-            params = [namespace, *kind_params, now, count, offset]
             return [
                 RankKey(*row)
                 for row in await self._run(lambda conn: conn.execute(sql, params).fetchall())
@@ -432,41 +406,26 @@ class SQLiteMemoryStore:
         """Mark entries accessed at `at`."""
         if not ids:
             return
-        sql = (
-            "UPDATE entries SET accessed_at = max(accessed_at, ?), access_count = access_count + 1 "
-            f"WHERE namespace = ? AND id IN ({', '.join('?' * len(ids))})"
-        )
-        await self._write(lambda conn: conn.execute(sql, [at, namespace, *ids]))
+        sql, params = SQLITE.touch(namespace, ids, at)
+        await self._write(lambda conn: conn.execute(sql, params))
 
     async def delete(self, namespace: str, where: EntryFilter) -> int:
         """Delete matching entries."""
-        clause, params = where_clause("sqlite", namespace, where)
-        if where.limit is not None:
-            clause = f"seq IN (SELECT seq FROM entries WHERE {clause}{order_limit(where)})"
-        sql = f"DELETE FROM entries WHERE {clause}"
+        sql, params = SQLITE.delete(namespace, where)
         cursor = await self._write(lambda conn: conn.execute(sql, params))
         return cursor.rowcount
 
     async def count(self, namespace: str, name: str, n: int = 1) -> None:
         """Add `n` to a persistent counter."""
-        sql = (
-            "INSERT INTO counters (namespace, name, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (namespace, name) DO UPDATE SET value = value + excluded.value"
-        )
-        await self._write(lambda conn: conn.execute(sql, (namespace, name, n)))
+        sql, params = SQLITE.add_to_counter(namespace, name, n)
+        await self._write(lambda conn: conn.execute(sql, params))
 
     async def stats(self, namespace: str) -> StoreStats:
         """Counts and bytes per kind, and the counters."""
 
         def read(conn: sqlite3.Connection) -> StoreStats:
-            rows = conn.execute(
-                "SELECT kind, count(*), coalesce(sum(size), 0) FROM entries "
-                "WHERE namespace = ? GROUP BY kind",
-                (namespace,),
-            ).fetchall()
-            counters = conn.execute(
-                "SELECT name, value FROM counters WHERE namespace = ?", (namespace,)
-            ).fetchall()
+            rows = conn.execute(*SQLITE.kind_sizes(namespace)).fetchall()
+            counters = conn.execute(*SQLITE.counters(namespace)).fetchall()
             return StoreStats(
                 namespace=namespace,
                 entries={kind: n for kind, n, _ in rows},
@@ -478,11 +437,7 @@ class SQLiteMemoryStore:
 
     async def namespaces(self) -> list[str]:
         """Every namespace that holds entries (for the CLI and operators)."""
-        rows = await self._run(
-            lambda conn: conn.execute(
-                "SELECT DISTINCT namespace FROM entries ORDER BY 1"
-            ).fetchall()
-        )
+        rows = await self._run(lambda conn: conn.execute(*SQLITE.namespaces()).fetchall())
         return [row[0] for row in rows]
 
     async def close(self) -> None:

@@ -1,4 +1,10 @@
-"""Models: one protocol, adapters per wire format, resolved from `"provider:model"` names."""
+"""Models: one protocol, adapters per wire format, resolved from `"provider:model"` names.
+
+An HTTP model is split in two: the adapter for its wire format (`openai.OpenAIModel`,
+`anthropic.AnthropicModel`) and the `provider.Provider` that connects to the server (base URL,
+credentials, HTTP client, retries). Those modules import httpx, so they load when a model of
+theirs is resolved, not with this package.
+"""
 
 from mainspring.models.base import (
     FREE,
@@ -16,6 +22,8 @@ from mainspring.models.base import (
 )
 from mainspring.models.pricing import lookup_pricing
 from mainspring.models.registry import DEFAULT_MODEL, providers, resolve_model
+from mainspring.models.retry import RetryPolicy
+from mainspring.models.structured import OutputMode
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -23,8 +31,10 @@ __all__ = [
     "Model",
     "ModelDelta",
     "ModelSettings",
+    "OutputMode",
     "Pricing",
     "ResponseDone",
+    "RetryPolicy",
     "TextDelta",
     "ToolCallDelta",
     "ToolChoice",

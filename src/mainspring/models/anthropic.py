@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 
-from mainspring.errors import ModelError, ModelResponseError
+from mainspring.errors import ConfigurationError, ModelError, ModelResponseError
 from mainspring.messages import Message, ModelResponse, ToolCall, Usage
-from mainspring.models._http import HTTPTransport, RetryPolicy
 from mainspring.models.base import (
     ModelDelta,
     ModelSettings,
@@ -28,10 +27,17 @@ from mainspring.models.base import (
     normalise_finish_reason,
 )
 from mainspring.models.pricing import lookup_pricing
+from mainspring.models.provider import (
+    ANTHROPIC_BASE_URL,
+    ANTHROPIC_VERSION,
+    AnthropicProvider,
+    shown,
+)
+from mainspring.models.retry import RetryPolicy
 from mainspring.tokens import Tokenizer, default_tokenizer
 
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-ANTHROPIC_VERSION = "2023-06-01"
+__all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "AnthropicModel", "to_anthropic"]
+
 _UNSET: Any = object()
 _TOOL_CHOICE = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 
@@ -83,6 +89,8 @@ class AnthropicModel:
         retry: the retry policy for 429/5xx/529/connection failures.
         timeout: seconds per HTTP attempt.
         client: an httpx client to share (the caller closes it).
+        provider: the connection to use instead of one built from `api_key`, `base_url`,
+            `retry`, `timeout` and `client` (which must then be left out).
     """
 
     def __init__(
@@ -97,24 +105,24 @@ class AnthropicModel:
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
         client: httpx.AsyncClient | None = None,
+        provider: AnthropicProvider | None = None,
     ) -> None:
+        if provider is None:
+            provider = AnthropicProvider(
+                api_key=api_key, base_url=base_url, retry=retry, timeout=timeout, client=client
+            )
+        elif (api_key, retry, client) != (None, None, None) or base_url != ANTHROPIC_BASE_URL:
+            raise ConfigurationError(
+                "pass either provider= or api_key=/base_url=/retry=/client= to AnthropicModel, "
+                "not both: the provider already holds the connection settings"
+            )
         self.model = model
         self.name = f"anthropic:{model}"
-        self.base_url = base_url.rstrip("/")
+        self.provider = provider
+        self.base_url = provider.base_url
         self.settings = settings or ModelSettings()
         self.pricing = lookup_pricing("anthropic", model) if pricing is _UNSET else pricing
         self._tokenizer = tokenizer
-        headers = {"anthropic-version": ANTHROPIC_VERSION}
-        if api_key:
-            headers["x-api-key"] = api_key
-        self._http = HTTPTransport(
-            f"{self.base_url}/v1/messages",
-            headers,
-            model=self.name,
-            retry=retry or RetryPolicy(),
-            timeout=timeout,
-            client=client,
-        )
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -124,7 +132,7 @@ class AnthropicModel:
         return self._tokenizer
 
     def __repr__(self) -> str:
-        return f"AnthropicModel({self.model!r}, base_url={self.base_url!r})"
+        return f"AnthropicModel({self.model!r}, base_url={shown(self.base_url)!r})"
 
     def _payload(
         self, messages: Sequence[Message], tools: Sequence[ToolDefinition], settings: ModelSettings
@@ -171,7 +179,9 @@ class AnthropicModel:
     ) -> ModelResponse:
         """One reply; `tool_use` blocks become `ToolCall`s."""
         merged = self.settings.merge(settings)
-        body = await self._http.post(self._payload(messages, tools, merged), merged.timeout)
+        body = await self.provider.post(
+            "v1/messages", self._payload(messages, tools, merged), merged.timeout, model=self.name
+        )
         try:
             blocks = body["content"]
             text = "".join(b["text"] for b in blocks if b.get("type") == "text")
@@ -202,7 +212,9 @@ class AnthropicModel:
         payload = {**self._payload(messages, tools, merged), "stream": True}
         assembler = StreamAssembler(self.model)
         state = _StreamState()
-        async with self._http.stream(payload, merged.timeout) as events:
+        async with self.provider.stream(
+            "v1/messages", payload, merged.timeout, model=self.name
+        ) as events:
             async for event, data in events:
                 delta = state.delta(event, data, assembler)
                 if delta is not None:
@@ -221,8 +233,8 @@ class AnthropicModel:
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP connections this model opened."""
-        await self._http.aclose()
+        """Close the HTTP connections this model's provider opened."""
+        await self.provider.aclose()
 
 
 class _StreamState:

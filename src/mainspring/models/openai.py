@@ -3,20 +3,22 @@
 One adapter serves every server that speaks the format: OpenAI itself, vLLM, Ollama, llama.cpp's
 server and llama-cpp-python's, by `base_url`. Native tools, parallel tool calls and streamed
 tool-call fragments are supported; a tool call whose arguments are not valid JSON is passed on
-as raw text so the executor can tell the model what to fix.
+as raw text so the executor can tell the model what to fix. Structured output
+(`ModelSettings.response_schema`) degrades to what the server accepts (see `structured.py`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from mainspring.errors import ModelResponseError
+from mainspring.errors import ConfigurationError, ModelHTTPError, ModelResponseError
 from mainspring.messages import Message, ModelResponse, ToolCall, Usage
-from mainspring.models._http import HTTPTransport, RetryPolicy
 from mainspring.models.base import (
     ModelDelta,
     ModelSettings,
@@ -33,9 +35,22 @@ from mainspring.models.base import (
     parse_arguments,
 )
 from mainspring.models.pricing import lookup_pricing
+from mainspring.models.provider import OPENAI_BASE_URL, OpenAIProvider, shown
+from mainspring.models.retry import RetryPolicy, logger
+from mainspring.models.structured import (
+    MODES,
+    OutputMode,
+    extract_json,
+    may_be_unsupported,
+    repair_messages,
+    response_format,
+    schema_problem,
+    with_instruction,
+)
 from mainspring.tokens import BPETokenizer, Tokenizer
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
+__all__ = ["OPENAI_BASE_URL", "OpenAIModel"]
+
 _UNSET: Any = object()
 
 
@@ -63,7 +78,9 @@ def _message_json(message: Message) -> dict[str, Any]:
     return out
 
 
-def _settings_json(settings: ModelSettings, has_tools: bool) -> dict[str, Any]:
+def _settings_json(
+    settings: ModelSettings, has_tools: bool, mode: OutputMode | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("temperature", "max_tokens", "top_p", "seed"):
         value = getattr(settings, key)
@@ -71,11 +88,10 @@ def _settings_json(settings: ModelSettings, has_tools: bool) -> dict[str, Any]:
             out[key] = value
     if settings.stop:
         out["stop"] = list(settings.stop)
-    if settings.response_schema is not None:
-        out["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "response", "schema": settings.response_schema},
-        }
+    if settings.response_schema is not None and mode is not None:
+        form = response_format(mode, settings.response_schema)
+        if form is not None:
+            out["response_format"] = form
     if has_tools:
         choice = settings.tool_choice
         if choice in ("auto", "required", "none"):
@@ -85,6 +101,15 @@ def _settings_json(settings: ModelSettings, has_tools: bool) -> dict[str, Any]:
         if settings.parallel_tool_calls is not None:
             out["parallel_tool_calls"] = settings.parallel_tool_calls
     return out
+
+
+def _prepared(
+    messages: Sequence[Message], schema: dict[str, Any] | None, mode: OutputMode | None
+) -> Sequence[Message]:
+    """The messages for a structured-output mode: JSON mode and prompting carry the schema."""
+    if schema is None or mode in (None, "json_schema"):
+        return messages
+    return with_instruction(messages, schema)
 
 
 class OpenAIModel:
@@ -101,6 +126,9 @@ class OpenAIModel:
         timeout: seconds per HTTP attempt unless the call's settings say otherwise.
         client: an httpx client to share (the caller closes it).
         stream_usage: ask for usage in the last chunk of a stream (`stream_options`).
+        provider: the connection to use instead of one built from `api_key`, `base_url`,
+            `retry`, `timeout` and `client` (which must then be left out); models sharing a
+            provider share its connections and what it learned about the server.
     """
 
     def __init__(
@@ -116,23 +144,25 @@ class OpenAIModel:
         timeout: float = 120.0,
         client: httpx.AsyncClient | None = None,
         stream_usage: bool = True,
+        provider: OpenAIProvider | None = None,
     ) -> None:
+        if provider is None:
+            provider = OpenAIProvider(
+                api_key=api_key, base_url=base_url, retry=retry, timeout=timeout, client=client
+            )
+        elif (api_key, retry, client) != (None, None, None) or base_url != OPENAI_BASE_URL:
+            raise ConfigurationError(
+                "pass either provider= or api_key=/base_url=/retry=/client= to OpenAIModel, "
+                "not both: the provider already holds the connection settings"
+            )
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = base_url.rstrip("/")
+        self.provider = provider
+        self.base_url = provider.base_url
         self.settings = settings or ModelSettings()
         self.pricing = lookup_pricing("openai", model) if pricing is _UNSET else pricing
         self._tokenizer = tokenizer
         self.stream_usage = stream_usage
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = HTTPTransport(
-            f"{self.base_url}/chat/completions",
-            headers,
-            model=self.name,
-            retry=retry or RetryPolicy(),
-            timeout=timeout,
-            client=client,
-        )
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -142,15 +172,19 @@ class OpenAIModel:
         return self._tokenizer
 
     def __repr__(self) -> str:
-        return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAIModel({self.model!r}, base_url={shown(self.base_url)!r})"
 
     def _payload(
-        self, messages: Sequence[Message], tools: Sequence[ToolDefinition], settings: ModelSettings
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition],
+        settings: ModelSettings,
+        mode: OutputMode | None = None,
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": [_message_json(m) for m in messages],
-            **_settings_json(settings, bool(tools)),
+            **_settings_json(settings, bool(tools), mode),
         }
         if tools:
             payload["tools"] = [t.openai() for t in tools]
@@ -172,7 +206,78 @@ class OpenAIModel:
     ) -> ModelResponse:
         """One completion; tool calls come back as `ToolCall`s."""
         merged = self.settings.merge(settings)
-        body = await self._http.post(self._payload(messages, tools, merged), merged.timeout)
+        schema = merged.response_schema
+        if schema is None:
+            return await self._complete(messages, tools, merged, None)
+        for mode in self._modes():
+            sent = _prepared(messages, schema, mode)
+            try:
+                response = await self._complete(sent, tools, merged, mode)
+            except ModelHTTPError as exc:
+                if self._fall_back(mode, exc):
+                    continue
+                raise
+            self.provider.output_modes[self.model] = mode
+            return await self._validated(response, sent, tools, merged, mode, schema)
+        raise AssertionError("unreachable: the last mode raises instead of falling back")
+
+    def _modes(self) -> tuple[OutputMode, ...]:
+        known = self.provider.output_modes.get(self.model)
+        return MODES if known is None else (known,)
+
+    def _fall_back(self, mode: OutputMode, exc: ModelHTTPError) -> bool:
+        """Whether to try the next structured-output mode after `exc` (and say so)."""
+        modes = self._modes()
+        if len(modes) == 1 or mode == modes[-1] or not may_be_unsupported(exc):
+            return False
+        following = modes[modes.index(mode) + 1]
+        logger.warning(
+            "%s at %s refused structured output as %s (HTTP %d); trying %s",
+            self.name, shown(self.base_url), mode, exc.status, following,
+        )  # fmt: skip
+        return True
+
+    async def _validated(
+        self,
+        response: ModelResponse,
+        sent: Sequence[Message],
+        tools: Sequence[ToolDefinition],
+        settings: ModelSettings,
+        mode: OutputMode,
+        schema: dict[str, Any],
+    ) -> ModelResponse:
+        """The reply as clean JSON; one more request, with the problem, when it does not match.
+
+        A reply that still does not match is returned as it is, so a caller that validates
+        (the planner does) can tell the model what is wrong.
+        """
+        # A tool call is not the answer, and a reply cut at max_tokens would be cut again.
+        if response.message.tool_calls or response.finish_reason == "length":
+            return response
+        text = extract_json(response.message.content)
+        problem = schema_problem(text, schema)
+        if problem is not None:
+            logger.info("%s: structured reply (%s) did not validate: %s", self.name, mode, problem)
+            again = repair_messages(sent, response.message.content, problem)
+            retry = await self._complete(again, tools, settings, mode)
+            usage = response.usage + retry.usage
+            response = replace(retry, usage=usage)
+            text = extract_json(response.message.content)
+            if schema_problem(text, schema) is not None:
+                return response
+        return replace(response, message=replace(response.message, content=text))
+
+    async def _complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolDefinition],
+        settings: ModelSettings,
+        mode: OutputMode | None,
+    ) -> ModelResponse:
+        payload = self._payload(messages, tools, settings, mode)
+        body = await self.provider.post(
+            "chat/completions", payload, settings.timeout, model=self.name
+        )
         try:
             choice = body["choices"][0]
             raw = choice["message"]
@@ -205,19 +310,16 @@ class OpenAIModel:
     ) -> AsyncIterator[ModelDelta]:
         """Deltas as the server sends them, then the assembled response."""
         merged = self.settings.merge(settings)
-        payload = {**self._payload(messages, tools, merged), "stream": True}
-        if self.stream_usage:
-            payload["stream_options"] = {"include_usage": True}
         assembler = StreamAssembler(self.model)
         raw_usage: Any = None
-        async with self._http.stream(payload, merged.timeout) as events:
+        async with self._open_stream(messages, tools, merged) as (events, sent):
             async for _, chunk in events:
                 raw_usage = chunk.get("usage") or raw_usage
                 for delta in self._chunk_deltas(chunk, assembler):
                     assembler.add(delta)
                     yield delta
         response = assembler.response()
-        usage = self._usage(raw_usage, messages, response.message)
+        usage = self._usage(raw_usage, sent, response.message)
         yield UsageDelta(usage)
         yield ResponseDone(
             ModelResponse(
@@ -227,6 +329,38 @@ class OpenAIModel:
                 finish_reason=response.finish_reason,
             )
         )
+
+    @asynccontextmanager
+    async def _open_stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolDefinition], settings: ModelSettings
+    ) -> AsyncIterator[tuple[AsyncIterator[tuple[str, dict[str, Any]]], Sequence[Message]]]:
+        """The server's events and the messages sent, after any structured-output fallback.
+
+        An HTTP error status arrives before the first byte, so trying the next mode repeats
+        nothing the caller has seen.
+        """
+        schema = settings.response_schema
+        modes: tuple[OutputMode | None, ...] = (None,) if schema is None else self._modes()
+        async with AsyncExitStack() as stack:
+            for mode in modes:
+                sent = _prepared(messages, schema, mode)
+                payload = {**self._payload(sent, tools, settings, mode), "stream": True}
+                if self.stream_usage:
+                    payload["stream_options"] = {"include_usage": True}
+                opening = self.provider.stream(
+                    "chat/completions", payload, settings.timeout, model=self.name
+                )
+                try:
+                    events = await stack.enter_async_context(opening)
+                except ModelHTTPError as exc:
+                    if mode is not None and self._fall_back(mode, exc):
+                        continue
+                    raise
+                if mode is not None:
+                    self.provider.output_modes[self.model] = mode
+                yield events, sent
+                return
+        raise AssertionError("unreachable: the last mode raises instead of falling back")
 
     def _chunk_deltas(
         self, chunk: dict[str, Any], assembler: StreamAssembler
@@ -251,5 +385,5 @@ class OpenAIModel:
         return out
 
     async def aclose(self) -> None:
-        """Close the HTTP connections this model opened."""
-        await self._http.aclose()
+        """Close the HTTP connections this model's provider opened."""
+        await self.provider.aclose()
