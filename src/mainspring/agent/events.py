@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field
 
-from mainspring.agent.budget import StopReason
-from mainspring.messages import Message, ModelResponse, ToolCall, ToolResult, Usage
+from mainspring.hooks import Hooks, ModelCallRecord, ToolCallRecord
+from mainspring.messages import Message, ModelResponse, StopReason, ToolCall, ToolResult, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +120,29 @@ AgentEvent = (
     | BudgetStop
     | RunFinished
 )
+
+
+class EventBuffer(Hooks):
+    """The typed event stream as a subscriber: records become events the loop hands out."""
+
+    def __init__(self) -> None:
+        self.events: list[AgentEvent] = []
+
+    async def model_finished(self, record: ModelCallRecord) -> None:
+        """A reply becomes `ModelResponded`."""
+        if record.response is not None:
+            self.events.append(ModelResponded(record.step, record.response))
+
+    async def tool_started(self, record: ToolCallRecord) -> None:
+        """`ToolCallStarted`, arguments redacted."""
+        self.events.append(ToolCallStarted(record.step, record.call))
+
+    async def tool_finished(self, record: ToolCallRecord) -> None:
+        """`ToolCallFinished`."""
+        if record.result is not None:
+            self.events.append(ToolCallFinished(record.step, record.result))
+
+    def drain(self) -> list[AgentEvent]:
+        """The events since the last drain, oldest first."""
+        out, self.events = self.events, []
+        return out

@@ -134,8 +134,8 @@ def _agent_for(record: RunRecord, model: str | None, base_url: str | None) -> An
     never called, the record itself.
     """
     from mainspring.agent import Budget
+    from mainspring.agent.replay import RecordedModel
     from mainspring.cli.run import build_model, make_agent
-    from mainspring.runs.replay import RecordedModel
 
     settings = load_settings()
     recorded = record.info.settings
@@ -180,8 +180,8 @@ def replay(
 ) -> None:
     """Re-run a recorded run from its record (no model or tool called), or against --model."""
     from mainspring.agent import RunFinished
+    from mainspring.agent.replay import Replay
     from mainspring.cli.run import _describe, _summary
-    from mainspring.runs.replay import Replay
 
     async def action(s: RunStore) -> list[str]:
         record = await s.load(run_id)

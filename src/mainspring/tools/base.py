@@ -9,6 +9,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
+from mainspring.hooks import RunScope, Source
 from mainspring.tools.policy import ToolPolicy
 
 SchemaFormat = Literal["openai", "anthropic"]
@@ -38,6 +39,9 @@ class ApprovalRequest:
     """The validated arguments, with secret parameters redacted."""
     principal: Principal
     run_id: str | None
+    _: KW_ONLY
+    provenance: tuple[Source, ...] = ()
+    """The tool results in the model's context when it asked for this call."""
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[bool] | bool]
@@ -46,7 +50,12 @@ Approver = Callable[[ApprovalRequest], Awaitable[bool] | bool]
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Per-call facts the executor needs: who calls, in which run, and who approves."""
+    """Per-call facts the executor needs: who calls, in which run, and who approves.
+
+    `deps` are the run's dependencies (credentials, clients): a tool that declares a
+    `CallContext` parameter reads them there, so the model never sees them in the schema and
+    they reach no record.
+    """
 
     _: KW_ONLY
     principal: Principal = ANONYMOUS
@@ -54,6 +63,10 @@ class CallContext:
     approver: Approver | None = None
     idempotency_key: str | None = None
     """Stable across retries of the same call; tools with side effects may de-duplicate on it."""
+    deps: Any = None
+    """The run's dependencies (`Agent(deps=...)`), for tools only: never shown, never recorded."""
+    scope: RunScope | None = field(default=None, repr=False)
+    """The run this call belongs to: its observers, step and provenance (set by the loop)."""
 
 
 class ArgumentValidator(Protocol):
