@@ -315,8 +315,8 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def clean_text(text: str | None) -> Any:  # noqa: D301 (the backslash is shown on purpose)
-    """Text that UTF-8 can encode: lone surrogates become backslash escapes (`\\udc80`)."""
+def clean_text(text: str | None) -> Any:
+    """Text that UTF-8 can encode: lone surrogates become backslash escapes (backslash-udc80)."""
     if text is None or _encodable(text):
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
