@@ -19,6 +19,7 @@ from mainspring.hooks import (
     ModelCallRecord,
     Sealer,
     ToolCallRecord,
+    clean_text,
     redacted_params,
     restore_call,
     unseal_arguments,
@@ -109,6 +110,7 @@ class Journal(Hooks):
         if self.store is None:
             return
         if new:
+            self.info = replace(self.info, task=clean_text(self.info.task))
             await self.store.create(self.info)
         else:
             await self.save(status="running", note=None)
@@ -143,6 +145,9 @@ class Journal(Hooks):
 
     async def save(self, **changes: Any) -> None:
         """Update the run's info (status, totals, output) in the store."""
+        for text in ("output", "note"):  # text a model or an exception wrote may not encode
+            if isinstance(changes.get(text), str):
+                changes[text] = clean_text(changes[text])
         self.info = replace(self.info, updated_at=utc_now(), **changes)
         if self.store is not None:
             await self.store.update(self.info)

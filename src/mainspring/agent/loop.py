@@ -42,6 +42,7 @@ from mainspring.hooks import (
     Sealer,
     Source,
     ToolCallRecord,
+    clean_text,
 )
 from mainspring.messages import (
     Message,
@@ -504,8 +505,8 @@ class AgentLoop:
         )
         memory = self.config.memory
         if memory is not None and stop == "final_answer":
-            await memory.add_short_term(f"User asked: {state.task}")
-            await memory.add_short_term(f"Answer: {state.last_text}")
+            await memory.add_short_term(clean_text(f"User asked: {state.task}"))
+            await memory.add_short_term(clean_text(f"Answer: {state.last_text}"))
         await self.scope.observers.run_finished(self._span())
         return RunResult(
             state.last_text,

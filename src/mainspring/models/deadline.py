@@ -14,6 +14,9 @@ from mainspring.models.base import ModelDelta, ModelSettings, ToolDefinition
 from mainspring.models.wrapper import WrapperModel
 
 
+_EXPIRED = "the run's max_seconds budget ran out during a model call"
+
+
 class DeadlineModel(WrapperModel):
     """Bounds every call by the bound run's remaining seconds."""
 
@@ -22,7 +25,7 @@ class DeadlineModel(WrapperModel):
             return None
         remaining = self.scope.remaining_seconds()
         if remaining is not None and remaining <= 0:
-            raise TimeoutError("the run's max_seconds budget is spent")
+            raise TimeoutError("the run's max_seconds budget is spent: no model call was sent")
         return remaining
 
     async def request(
@@ -35,8 +38,11 @@ class DeadlineModel(WrapperModel):
         remaining = self._remaining()
         if remaining is None:
             return await self.wrapped.request(messages, tools, settings)
-        async with asyncio.timeout(remaining):
-            return await self.wrapped.request(messages, tools, settings)
+        try:
+            async with asyncio.timeout(remaining):
+                return await self.wrapped.request(messages, tools, settings)
+        except TimeoutError:
+            raise TimeoutError(_EXPIRED) from None
 
     async def stream(
         self,
@@ -47,8 +53,11 @@ class DeadlineModel(WrapperModel):
         """The stream, each delta awaited no longer than the run has left."""
         deltas = self.wrapped.stream(messages, tools, settings)
         while True:
-            async with asyncio.timeout(self._remaining()):
-                delta = await anext(deltas, None)
+            try:
+                async with asyncio.timeout(self._remaining()):
+                    delta = await anext(deltas, None)
+            except TimeoutError:
+                raise TimeoutError(_EXPIRED) from None
             if delta is None:
                 return
             yield delta

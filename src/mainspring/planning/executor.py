@@ -226,8 +226,8 @@ class PlanExecutor:
         try:
             outcome = await self.bound_planner(scope).plan(task, tools)
         except (PlanError, ModelError, TimeoutError) as exc:
-            failed = PlanResult("", "error", run_id, (), {}, Usage(), error=str(exc))
-            yield PlanFinished(failed)
+            stop: StopReason = "max_seconds" if isinstance(exc, TimeoutError) else "error"
+            yield PlanFinished(PlanResult("", stop, run_id, (), {}, Usage(), error=str(exc)))
             return
         run = self._start(outcome.plan, outcome.usage, run_id, scope)
         await run.recorder.save(run.plans, 0, new=True, usage=run.ledger.usage)
