@@ -13,7 +13,6 @@ from mainspring.messages import Message, ModelResponse
 from mainspring.models.base import ModelDelta, ModelSettings, ToolDefinition
 from mainspring.models.wrapper import WrapperModel
 
-
 _EXPIRED = "the run's max_seconds budget ran out during a model call"
 
 
