@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
 from mainspring.agent import Agent
@@ -56,7 +57,7 @@ async def charge(amount: int, ctx: CallContext) -> str:
     return f"charged {amount}"
 
 
-PLAN = [
+PLAN: list[list[tuple[str, dict[str, Any]]]] = [
     [("lookup", {"item": "apple"})],
     [("charge", {"amount": 3})],
     [("lookup", {"item": "pear"}), ("lookup", {"item": "plum"})],

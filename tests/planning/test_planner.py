@@ -122,7 +122,9 @@ async def test_a_failed_step_triggers_a_replan_of_the_remaining_work() -> None:
     fleet = Fleet([first, second], fail=frozenset({"b"}))
     agent = Agent(FunctionModel(fleet), [lookup], budget=Budget(max_iterations=3))
     events = [e async for e in PlanExecutor(agent).run_stream("task")]
-    result = events[-1].result  # type: ignore[union-attr]
+    last = events[-1]
+    assert isinstance(last, PlanFinished)
+    result = last.result
     assert result.ok and [p.revision for p in result.plans] == [0, 1]
     assert result.steps["b"].stop_reason == "max_iterations" and result.steps["b2"].ok
     assert "Result of step a:" in fleet.step_prompts["b2"]

@@ -163,7 +163,7 @@ async def test_private_tmp_is_size_limited(strong: JailedSandbox) -> None:
 
 
 @pytest.fixture
-def listener() -> tuple[int, list[bytes]]:
+def listener() -> Iterator[tuple[int, list[bytes]]]:
     """A TCP server on 127.0.0.1 recording whatever connects."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
