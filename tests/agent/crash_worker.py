@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from mainspring.agent import Agent
 from mainspring.errors import RunNotFoundError
