@@ -159,6 +159,10 @@ def resume(
         record = await s.load(run_id)
         agent = _agent_for(record, model, base_url)
         try:
+            if record.info.kind == "plan":
+                from mainspring.planning import resume_planned
+
+                return await resume_planned(agent, run_id)
             return await agent.resume(run_id)
         finally:
             await agent.aclose()
