@@ -330,3 +330,37 @@ def test_clean_data_escapes_surrogates_and_cuts_depth() -> None:
     text_form.encode("utf-8")  # writable
     assert "\\udc80" in cleaned["s"] and cleaned["nan"] == "nan"
     assert "cut" in text_form
+
+
+async def test_the_summariser_given_agent_model_is_audited(tmp_path: Path) -> None:
+    from mainspring.memory.summariser import ModelSummariser
+
+    log = JsonlAuditLog(tmp_path / "audit.jsonl")
+    agent = Agent(ScriptedModel([text("a summary")]), audit=AuditSink(log))
+    summary = await ModelSummariser(agent.model).summarise(["the user likes tea"])
+    await log.aclose()
+    bodies = _bodies(tmp_path / "audit.jsonl")
+    assert summary == "a summary"
+    assert [(b["kind"], b["run_id"]) for b in bodies] == [("model_call", None)]
+
+
+async def test_one_sink_wired_twice_records_each_call_once(tmp_path: Path) -> None:
+    log = JsonlAuditLog(tmp_path / "audit.jsonl")
+    sink = AuditSink(log)
+    executor = ToolExecutor(ToolRegistry([add]), sinks=[sink])
+    script = [tool_calls(("add", {"a": 1, "b": 2})), text("3")]
+    await Agent(ScriptedModel(script), executor, audit=sink).run("1+2?")
+    await log.aclose()
+    kinds = [b["kind"] for b in _bodies(tmp_path / "audit.jsonl")]
+    assert kinds == ["model_call", "tool_call", "model_call"]
+
+
+async def test_the_loop_deadline_cuts_a_slow_model_call() -> None:
+    import anyio
+
+    async def slow(request: ModelRequest) -> ModelResponse:
+        await anyio.sleep(5)
+        return text("never")
+
+    result = await Agent(FunctionModel(slow), budget=Budget(max_seconds=0.2)).run("x")
+    assert result.stop_reason == "max_seconds"
