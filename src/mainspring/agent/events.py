@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import KW_ONLY, dataclass, field
 
 from mainspring.hooks import Hooks, ModelCallRecord, ToolCallRecord
@@ -127,22 +128,29 @@ class EventBuffer(Hooks):
 
     def __init__(self) -> None:
         self.events: list[AgentEvent] = []
+        self.arrived = asyncio.Event()
+        """Set while undrained events wait (a streaming loop wakes on it)."""
+
+    def _add(self, event: AgentEvent) -> None:
+        self.events.append(event)
+        self.arrived.set()
 
     async def model_finished(self, record: ModelCallRecord) -> None:
         """A reply becomes `ModelResponded`."""
         if record.response is not None:
-            self.events.append(ModelResponded(record.step, record.response))
+            self._add(ModelResponded(record.step, record.response))
 
     async def tool_started(self, record: ToolCallRecord) -> None:
         """`ToolCallStarted`, arguments redacted."""
-        self.events.append(ToolCallStarted(record.step, record.call))
+        self._add(ToolCallStarted(record.step, record.call))
 
     async def tool_finished(self, record: ToolCallRecord) -> None:
         """`ToolCallFinished`."""
         if record.result is not None:
-            self.events.append(ToolCallFinished(record.step, record.result))
+            self._add(ToolCallFinished(record.step, record.result))
 
     def drain(self) -> list[AgentEvent]:
         """The events since the last drain, oldest first."""
         out, self.events = self.events, []
+        self.arrived.clear()
         return out

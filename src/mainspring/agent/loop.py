@@ -6,6 +6,7 @@ are pure functions, and the I/O (model, tools, journal, memory, audit) sits in s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -348,9 +349,12 @@ class AgentLoop:
             if ready is None:
                 return
             planned.append((ready, key))
-        results = await self._execute(planned)
-        for event in self._drain():  # ToolCallStarted / ToolCallFinished, from the observers
-            yield event
+        results: list[tuple[ToolResult, bool]] = []
+        async for item in self._execute_live(planned):
+            if isinstance(item, list):
+                results = item
+            else:  # ToolCallStarted / ToolCallFinished, from the observers
+                yield item
         for (call, _), (result, replayed) in zip(planned, results, strict=True):
             state.tool_calls += 1
             if replayed:
@@ -408,6 +412,33 @@ class AgentLoop:
                 "so the model never sends them."
             )
         return restored
+
+    async def _execute_live(
+        self, planned: list[tuple[ToolCall, str]]
+    ) -> AsyncIterator[AgentEvent | list[tuple[ToolResult, bool]]]:
+        """The calls' events as they happen (when streaming), then their results."""
+        if not self.stream or self.buffer is None:
+            results = await self._execute(planned)
+            for event in self._drain():
+                yield event
+            yield results
+            return
+        # Streaming: a consumer must see a call start before it ends, so drain while it runs.
+        buffer = self.buffer
+        task = asyncio.ensure_future(self._execute(planned))
+        try:
+            while not task.done():
+                arrived = asyncio.ensure_future(buffer.arrived.wait())
+                await asyncio.wait({task, arrived}, return_when=asyncio.FIRST_COMPLETED)
+                arrived.cancel()
+                for event in self._drain():
+                    yield event
+        finally:
+            if not task.done():
+                task.cancel()
+        for event in self._drain():
+            yield event
+        yield task.result()
 
     async def _execute(self, planned: list[tuple[ToolCall, str]]) -> list[tuple[ToolResult, bool]]:
         cfg = self.config
