@@ -364,3 +364,26 @@ async def test_the_loop_deadline_cuts_a_slow_model_call() -> None:
 
     result = await Agent(FunctionModel(slow), budget=Budget(max_seconds=0.2)).run("x")
     assert result.stop_reason == "max_seconds"
+
+
+async def test_an_approver_sees_the_calls_provenance() -> None:
+    from mainspring.tools import ApprovalRequest
+
+    asked: list[ApprovalRequest] = []
+
+    @tool(requires_approval=True)
+    def send(to: str) -> str:
+        """Send a message."""
+        return f"sent to {to}"
+
+    def approve(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return True
+
+    script = [
+        tool_calls(ToolCall("c1", "add", {"a": 1, "b": 1})),
+        tool_calls(ToolCall("c2", "send", {"to": "ann"})),
+        text("done"),
+    ]
+    await Agent(ScriptedModel(script), [add, send], approver=approve).run("x")
+    assert [(p.call_id, p.tool) for p in asked[0].provenance] == [("c1", "add")]
