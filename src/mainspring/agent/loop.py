@@ -201,6 +201,7 @@ class AgentLoop:
             remaining_seconds=self._remaining_seconds,
         )
         self.model = bind_model(config.model, self.scope)
+        self._tokenizer = config.model.tokenizer  # asked per message: read through wrappers once
 
     def _span(self, resumed: bool = False) -> RunSpan:
         return RunSpan(
@@ -342,19 +343,20 @@ class AgentLoop:
         cfg, state = self.config, self.state
         allowed = allowed_tool_calls(cfg.budget, self._spent(), len(calls))
         step = state.steps
-        planned: list[tuple[ToolCall, str]] = []
-        for call in calls[:allowed]:
-            key = idempotency_key(state.run_id, step, call)
-            ready = self._resumable(step, call, key)
-            if ready is None:
-                return
-            planned.append((ready, key))
-        results: list[tuple[ToolResult, bool]] = []
-        async for item in self._execute_live(planned):
-            if isinstance(item, list):
-                results = item
-            else:  # ToolCallStarted / ToolCallFinished, from the observers
-                yield item
+        planned = self._plan(calls[:allowed])
+        if planned is None:
+            return
+        if self.stream and self.buffer is not None:
+            results: list[tuple[ToolResult, bool]] = []
+            async for item in self._execute_live(planned, self.buffer):
+                if isinstance(item, list):
+                    results = item
+                else:  # ToolCallStarted / ToolCallFinished, from the observers
+                    yield item
+        else:
+            results = await self._execute(planned)
+            for event in self._drain():
+                yield event
         for (call, _), (result, replayed) in zip(planned, results, strict=True):
             state.tool_calls += 1
             if replayed:
@@ -371,10 +373,21 @@ class AgentLoop:
         if allowed < len(calls):
             self._stop = "max_tool_calls"
 
+    def _plan(self, calls: tuple[ToolCall, ...]) -> list[tuple[ToolCall, str]] | None:
+        """Each call with its idempotency key, or None when one of them must not run."""
+        planned: list[tuple[ToolCall, str]] = []
+        for call in calls:
+            key = idempotency_key(self.state.run_id, self.state.steps, call)
+            ready = self._resumable(self.state.steps, call, key)
+            if ready is None:
+                return None
+            planned.append((ready, key))
+        return planned
+
     async def _refuse(self, call: ToolCall, key: str) -> ToolResult:
         result = _not_run(call)
         observers = self.scope.observers
-        if observers:
+        if observers.hooks:
             record = ToolCallRecord(
                 run_id=self.state.run_id,
                 step=self.state.steps,
@@ -414,17 +427,12 @@ class AgentLoop:
         return restored
 
     async def _execute_live(
-        self, planned: list[tuple[ToolCall, str]]
+        self, planned: list[tuple[ToolCall, str]], buffer: EventBuffer
     ) -> AsyncIterator[AgentEvent | list[tuple[ToolResult, bool]]]:
-        """The calls' events as they happen (when streaming), then their results."""
-        if not self.stream or self.buffer is None:
-            results = await self._execute(planned)
-            for event in self._drain():
-                yield event
-            yield results
-            return
-        # Streaming: a consumer must see a call start before it ends, so drain while it runs.
-        buffer = self.buffer
+        """The calls' events as they happen, then their results (when streaming).
+
+        A consumer must see a call start before it ends, so the events drain while it runs.
+        """
         task = asyncio.ensure_future(self._execute(planned))
         try:
             while not task.done():
@@ -482,7 +490,7 @@ class AgentLoop:
 
     def _add(self, message: Message) -> None:
         self.state.messages.append(message)
-        self.state.tokens.append(message_tokens(self.config.model.tokenizer, message))
+        self.state.tokens.append(message_tokens(self._tokenizer, message))
 
     def _prompt_tokens(self, tools: Sequence[ToolDefinition]) -> int:
         """`count_prompt_tokens` of the next request, each message and tool counted once."""
@@ -491,7 +499,7 @@ class AgentLoop:
             for tool in tools:
                 cached = self._tool_tokens.get(tool.name)
                 if cached is None:
-                    cached = tool_tokens(self.config.model.tokenizer, tool)
+                    cached = tool_tokens(self._tokenizer, tool)
                     self._tool_tokens[tool.name] = cached
                 total += cached
         return total

@@ -50,7 +50,7 @@ class ObservedModel(WrapperModel):
     ) -> ModelResponse:
         """The reply, announced before and after."""
         observers = self._targets()
-        if not observers:
+        if not observers.hooks:
             return await self.wrapped.request(messages, tools, settings)
         record = self._record()
         await observers.model_started(record)

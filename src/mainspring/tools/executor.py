@@ -143,23 +143,18 @@ class ToolExecutor:
         """Run one call through the guards and return its result; never raises for the tool."""
         observers = ctx.scope.observers if ctx.scope is not None else self.observers
         record: ToolCallRecord | None = None
-        if observers:
+        if observers.hooks:
             record = _record(call, ctx, self.registry.lookup(call.name))
             try:
                 record = await observers.tool_started(record)
             except Exception as exc:  # nothing ran: the record could not be written first
                 message = f"not run: its start could not be recorded ({type(exc).__name__}: {exc})"
-                result = ToolResult(
+                refused = ToolResult(
                     call.id, False, message, error=ToolError("tool_error", message), tool=call.name
                 )
-                await observers.tool_finished(_finished(record, result))
-                return result
-        result = await self._run(call, ctx)
-        if record is not None:
-            await observers.tool_finished(_finished(record, result))
-        return result
-
-    async def _run(self, call: ToolCall, ctx: CallContext) -> ToolResult:
+                await observers.tool_finished(_finished(record, refused))
+                return refused
+        # The body is inline (not a helper) on purpose: it is the hot path of every call.
         start = time.perf_counter()
         invocation: Invocation | None = None
         content = ""
@@ -182,7 +177,7 @@ class ToolExecutor:
             self.registry.recorder(call.name).record(
                 latency_ms, None if error is None else error.kind, cached
             )
-        return ToolResult(
+        result = ToolResult(
             call.id,
             error is None,
             content if error is None else error.message,
@@ -191,6 +186,9 @@ class ToolExecutor:
             cached=cached,
             tool=call.name,
         )
+        if record is not None:
+            await observers.tool_finished(_finished(record, result))
+        return result
 
     async def execute_many(
         self, calls: Sequence[ToolCall], ctx: CallContext = _DEFAULT_CONTEXT
