@@ -387,3 +387,16 @@ async def test_an_approver_sees_the_calls_provenance() -> None:
     ]
     await Agent(ScriptedModel(script), [add, send], approver=approve).run("x")
     assert [(p.call_id, p.tool) for p in asked[0].provenance] == [("c1", "add")]
+
+
+async def test_calls_past_the_tool_call_cap_are_audited(tmp_path: Path) -> None:
+    log = JsonlAuditLog(tmp_path / "audit.jsonl")
+    reply = tool_calls(*[("add", {"a": i, "b": 1}) for i in range(4)])
+    agent = Agent(
+        ScriptedModel([reply]), [add], audit=AuditSink(log), budget=Budget(max_tool_calls=1)
+    )
+    result = await agent.run("x")
+    await log.aclose()
+    tools = [b for b in _bodies(tmp_path / "audit.jsonl") if b["kind"] == "tool_call"]
+    assert result.stop_reason == "max_tool_calls"
+    assert [b["outcome"] for b in tools] == ["ok", "error", "error", "error"]

@@ -363,14 +363,9 @@ class AgentLoop:
                 yield ToolCallStarted(step, call)
                 yield ToolCallFinished(step, result, replayed)
             self._add_result(call, result)
-        # Calls past the tool-call cap get an answer too (native protocols need one per call),
-        # and a record: an auditor sees every call the model asked for.
-        for call in calls[allowed:]:
-            result = await self._refuse(call, idempotency_key(state.run_id, step, call))
-            self._add_result(call, result, source=False)
-        for event in self._drain():
-            yield event
         if allowed < len(calls):
+            for event in await self._refuse(calls[allowed:]):
+                yield event
             self._stop = "max_tool_calls"
 
     def _plan(self, calls: tuple[ToolCall, ...]) -> list[tuple[ToolCall, str]] | None:
@@ -384,22 +379,29 @@ class AgentLoop:
             planned.append((ready, key))
         return planned
 
-    async def _refuse(self, call: ToolCall, key: str) -> ToolResult:
-        result = _not_run(call)
+    async def _refuse(self, calls: tuple[ToolCall, ...]) -> list[AgentEvent]:
+        """Answer and record the calls past the tool-call cap.
+
+        Native protocols need one answer per call, and an auditor must see every call the model
+        asked for.
+        """
         observers = self.scope.observers
-        if observers.hooks:
-            record = ToolCallRecord(
-                run_id=self.state.run_id,
-                step=self.state.steps,
-                call=call,
-                principal=self.config.principal.id,
-                time=utc_now(),
-                idempotency_key=key,
-                provenance=self.scope.provenance,
-            )
-            record = await observers.tool_started(record)
-            await observers.tool_finished(replace(record, result=result))
-        return result
+        for call in calls:
+            result = _not_run(call)
+            if observers.hooks:
+                record = ToolCallRecord(
+                    run_id=self.state.run_id,
+                    step=self.state.steps,
+                    call=call,
+                    principal=self.config.principal.id,
+                    time=utc_now(),
+                    idempotency_key=idempotency_key(self.state.run_id, self.state.steps, call),
+                    provenance=self.scope.provenance,
+                )
+                record = await observers.tool_started(record)
+                await observers.tool_finished(replace(record, result=result))
+            self._add_result(call, result, source=False)
+        return self._drain()
 
     def _resumable(self, step: int, call: ToolCall, key: str) -> ToolCall | None:
         """The call to run (its secrets restored on resume), or None when it must not run."""
