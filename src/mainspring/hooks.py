@@ -30,7 +30,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from mainspring.messages import (
     Message,
@@ -51,9 +51,11 @@ MAX_DEPTH = 32
 """Nesting kept in recorded data; deeper values become a marker string."""
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """An earlier tool result that was in the model's context (one item of `provenance`)."""
+class Source(NamedTuple):
+    """An earlier tool result that was in the model's context (one item of `provenance`).
+
+    A named tuple: one is made per tool result on the loop's hot path.
+    """
 
     call_id: str
     tool: str
@@ -205,6 +207,8 @@ class Observers:
 
     async def run_finished(self, run: RunSpan) -> None:
         """Announce a run's end; failures are logged."""
+        if not self.hooks:
+            return
         run = replace(run, error=clean_text(run.error))
         for hook in self.hooks:
             await _after(hook.run_finished, run)

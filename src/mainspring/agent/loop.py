@@ -224,7 +224,8 @@ class AgentLoop:
         """
         yield RunStarted(self.state.run_id, self.state.task, resumed)
         try:
-            await self.scope.observers.run_started(self._span(resumed))
+            if self.scope.observers.hooks:
+                await self.scope.observers.run_started(self._span(resumed))
             await self._begin(resumed)
             while self._stop is None:
                 async for event in self._step():
@@ -548,7 +549,8 @@ class AgentLoop:
         if memory is not None and stop == "final_answer":
             await memory.add_short_term(clean_text(f"User asked: {state.task}"))
             await memory.add_short_term(clean_text(f"Answer: {state.last_text}"))
-        await self.scope.observers.run_finished(self._span())
+        if self.scope.observers.hooks:
+            await self.scope.observers.run_finished(self._span())
         return RunResult(
             state.last_text,
             stop_reason=stop,
