@@ -1,4 +1,8 @@
-"""Models: one protocol, adapters per wire format, resolved from `"provider:model"` names."""
+"""Models: one protocol, adapters per wire format, resolved from `"provider:model"` names.
+
+Cross-cutting concerns wrap a model (`WrapperModel`): `ObservedModel` announces every call on
+the hooks surface (audit, journal, events), `DeadlineModel` holds it to the run's time budget.
+"""
 
 from mainspring.models.base import (
     FREE,
@@ -14,15 +18,20 @@ from mainspring.models.base import (
     UsageDelta,
     count_prompt_tokens,
 )
+from mainspring.models.deadline import DeadlineModel
+from mainspring.models.observed import ObservedModel
 from mainspring.models.pricing import lookup_pricing
 from mainspring.models.registry import DEFAULT_MODEL, providers, resolve_model
+from mainspring.models.wrapper import WrapperModel, bind_model, unwrap
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DeadlineModel",
     "FREE",
     "Model",
     "ModelDelta",
     "ModelSettings",
+    "ObservedModel",
     "Pricing",
     "ResponseDone",
     "TextDelta",
@@ -30,8 +39,11 @@ __all__ = [
     "ToolChoice",
     "ToolDefinition",
     "UsageDelta",
+    "WrapperModel",
+    "bind_model",
     "count_prompt_tokens",
     "lookup_pricing",
     "providers",
     "resolve_model",
+    "unwrap",
 ]
