@@ -75,6 +75,9 @@ async def test_a_crashed_plan_resumes_without_repeating_finished_steps(tmp_path:
     again = await resume_planned(second, plan_id)
     assert again.output == "all done"
     assert len(model.requests) == calls_before and sorted(executed) == ["a", "b", "c"]
+    assert info.kind == "plan"
+    with pytest.raises(ConfigurationError, match="is a plan run"):  # the agent knows no plans
+        await second.resume(plan_id)
 
 
 async def test_only_plan_runs_resume_as_plans(tmp_path: Path) -> None:
