@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Protocol
 
@@ -32,3 +33,8 @@ class WallClock:
     def now(self) -> float:
         """`time.time()`."""
         return time.time()
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC, to the millisecond: the timestamp of every record."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")

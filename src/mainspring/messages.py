@@ -6,6 +6,7 @@ makes sense, and trivially serialisable with `dataclasses.asdict` for run record
 
 from __future__ import annotations
 
+import json
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
@@ -40,18 +41,110 @@ NOT_THE_TOOLS_FAULT: frozenset[ToolErrorKind] = frozenset(
 
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
 
+StopReason = Literal[
+    "final_answer",
+    "max_iterations",
+    "max_tokens",
+    "max_cost",
+    "max_seconds",
+    "max_tool_calls",
+    "no_progress",
+    "error",
+    "needs_attention",
+    "cancelled",
+]
+"""Why a run ended. Only `final_answer` means the task was answered."""
+
+RunStatus = Literal[
+    "queued", "running", "completed", "failed", "needs_attention", "cancelled", "interrupted"
+]
+"""A recorded run's state. `queued`: accepted, not yet started (a service or engine queue).
+`needs_attention`: a non-idempotent tool call started and its outcome is unknown (or a secret
+it needs was not kept); an operator must look. `interrupted`: the operator stopped the process
+(Ctrl-C); `resume` continues it."""
+
+RunKind = Literal["agent", "plan"]
+"""What a recorded run is: one agent loop, or a plan whose steps are agent sub-runs."""
+
+
+def status_for(stop: StopReason) -> RunStatus:
+    """The recorded status of a run that stopped for `stop`: caps are completed runs too."""
+    if stop in ("needs_attention", "cancelled"):
+        return stop
+    return "failed" if stop == "error" else "completed"
+
+
+def read_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Parse a model's arguments text: the object, or `{}` and what is wrong with the text.
+
+    The one parser of tool arguments. A problem is reported to the model as `invalid_arguments`
+    (never `tool_error`), so it can correct the call.
+    """
+    text = raw.strip()
+    if not text:
+        return {}, None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        where = (
+            f" ({exc.msg} at position {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
+        )
+        return {}, (
+            f'arguments are not valid JSON{where}; send a JSON object such as {{"name": value}}'
+        )
+    if not isinstance(value, dict):
+        return {}, _not_an_object(value)
+    return value, None
+
+
+def _not_an_object(value: object) -> str:
+    return (
+        f"arguments must be a JSON object, got {type(value).__name__}; "
+        'send {"parameter": value, ...}'
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A model's request to run one tool.
 
-    `arguments` is what the model sent: a dict, or the raw JSON string some providers deliver.
-    The executor accepts both and reports malformed JSON as `invalid_arguments`.
+    `arguments` is always a dict. Providers that deliver JSON text may pass the text: it is
+    parsed here once, kept in `raw_arguments` for the record, and text that is not a JSON object
+    leaves `arguments` empty and `problem` saying why (the executor answers `invalid_arguments`).
     """
 
     id: str
     name: str
-    arguments: dict[str, Any] | str = field(default_factory=dict[str, Any])
+    arguments: dict[str, Any] = field(default_factory=dict[str, Any])
+    _: KW_ONLY
+    raw_arguments: str | None = field(default=None, compare=False)
+    """The arguments exactly as the model wrote them, when it wrote text."""
+    problem: str | None = field(default=None, compare=False)
+    """Why the arguments could not be read; None when they are a JSON object."""
+
+    def __post_init__(self) -> None:
+        arguments: Any = self.arguments
+        if isinstance(arguments, dict):
+            return
+        if isinstance(arguments, str):
+            parsed, problem = read_arguments(arguments)
+            object.__setattr__(self, "raw_arguments", arguments)
+        else:  # a list or a number from a caller that ignored the type
+            parsed, problem = {}, _not_an_object(arguments)
+        object.__setattr__(self, "arguments", parsed)
+        object.__setattr__(self, "problem", problem)
+
+    @classmethod
+    def from_text(cls, id: str, name: str, text: str) -> ToolCall:
+        """A call whose arguments are the model's JSON text (parsed here, kept beside)."""
+        arguments: Any = text
+        return cls(id, name, arguments)
+
+    def arguments_json(self) -> str:
+        """The arguments as JSON text: what the model wrote when it wrote text."""
+        if self.raw_arguments is not None:
+            return self.raw_arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from mainspring.agent import Agent
 from mainspring.errors import RunNotFoundError
@@ -56,7 +57,7 @@ async def charge(amount: int, ctx: CallContext) -> str:
     return f"charged {amount}"
 
 
-PLAN = [
+PLAN: list[list[tuple[str, dict[str, Any]]]] = [
     [("lookup", {"item": "apple"})],
     [("charge", {"amount": 3})],
     [("lookup", {"item": "pear"}), ("lookup", {"item": "plum"})],

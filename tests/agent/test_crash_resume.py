@@ -16,7 +16,9 @@ KILLS = 50
 
 def spawn(db: Path, effects: Path) -> subprocess.Popen[str]:
     """A worker with its imports done, waiting for a run id (spawned ahead: startup is slow)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    # This checkout's source first: the installed package may be another checkout's.
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), str(db), str(effects)],
         stdin=subprocess.PIPE,

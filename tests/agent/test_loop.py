@@ -188,3 +188,26 @@ async def test_usage_adds_up_and_instructions_lead() -> None:
 async def test_unknown_protocol_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="'native' or 'react'"):
         Agent(ScriptedModel([]), protocol="json")  # type: ignore[arg-type]
+
+
+async def test_a_streamed_tool_call_is_seen_starting_before_it_ends() -> None:
+    import anyio
+
+    from mainspring.tools import tool as make_tool
+
+    release = anyio.Event()
+    order: list[str] = []
+
+    @make_tool
+    async def wait() -> str:
+        """Wait until released."""
+        await release.wait()
+        order.append("tool ended")
+        return "released"
+
+    model = ScriptedModel([tool_calls(("wait", {})), text("done")])
+    async for event in Agent(model, [wait]).run_stream("go"):
+        if isinstance(event, ToolCallStarted):
+            order.append("started seen")
+            release.set()  # the tool can only end after its start was streamed
+    assert order == ["started seen", "tool ended"]

@@ -50,6 +50,7 @@ def test_long_arguments_are_elided() -> None:
 
 async def test_agent_stops_a_repeating_model_with_no_progress() -> None:
     from mainspring.agent import Agent, Budget
+    from mainspring.messages import ModelResponse
     from mainspring.testing import FunctionModel, tool_calls
     from mainspring.testing.models import ModelRequest
     from mainspring.tools import tool
@@ -62,7 +63,7 @@ async def test_agent_stops_a_repeating_model_with_no_progress() -> None:
         ran.append(page)
         return "try again"
 
-    def stuck(request: ModelRequest) -> object:
+    def stuck(request: ModelRequest) -> ModelResponse:
         return tool_calls(("fetch", {"page": 1}))
 
     result = await Agent(FunctionModel(stuck), [fetch], budget=Budget(max_iterations=20)).run("go")
@@ -73,6 +74,7 @@ async def test_agent_stops_a_repeating_model_with_no_progress() -> None:
 
 async def test_no_progress_can_be_switched_off() -> None:
     from mainspring.agent import Agent, Budget
+    from mainspring.messages import ModelResponse
     from mainspring.testing import FunctionModel, tool_calls
     from mainspring.testing.models import ModelRequest
     from mainspring.tools import tool
@@ -82,7 +84,7 @@ async def test_no_progress_can_be_switched_off() -> None:
         """Ping."""
         return "pong"
 
-    def stuck(request: ModelRequest) -> object:
+    def stuck(request: ModelRequest) -> ModelResponse:
         return tool_calls(("ping", {}))
 
     budget = Budget(max_iterations=6, max_repeated_calls=None)

@@ -61,7 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _stream(self) -> None:
-        chunks = [{"delta": {"role": "assistant", "content": w}} for w in ("Par", "is", ".")]
+        chunks: list[dict[str, object]] = [
+            {"delta": {"role": "assistant", "content": w}} for w in ("Par", "is", ".")
+        ]
         chunks.append({"delta": {}, "finish_reason": "stop"})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,12 +24,12 @@ from tests.memory.conftest import ManualClock
 DAY = 24 * 3600.0
 
 
-def make(store: MemoryStore, clock: ManualClock, **config: object) -> AgentMemory:
+def make(store: MemoryStore, clock: ManualClock, **config: Any) -> AgentMemory:
     return AgentMemory(
         store,
         namespace="user-42",
         config=MemoryConfig(**config),
-        clock=clock,  # type: ignore[arg-type]
+        clock=clock,
     )
 
 

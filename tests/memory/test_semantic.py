@@ -123,7 +123,7 @@ def test_cosine_ranking_is_the_same_packed_or_not() -> None:
 
     rows = [("a", [1.0, 0.0]), ("b", [0.6, 0.8]), ("c", [-1.0, 0.0]), ("z", [0.0, 0.0])]
     packed = [(i, pack_vector(v) or b"") for i, v in rows]
-    expected = [("b", pytest.approx(1.0)), ("a", pytest.approx(0.6))]
+    expected: list[tuple[str, object]] = [("b", pytest.approx(1.0)), ("a", pytest.approx(0.6))]
     assert most_similar(rows, [0.6, 0.8], 5) == expected
     assert most_similar(packed, [0.6, 0.8], 5) == expected
     assert most_similar(packed, [0.6, 0.8], 1) == expected[:1]

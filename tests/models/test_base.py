@@ -55,11 +55,22 @@ def test_assembler_keeps_usage_and_finish_reason() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
-    [("", {}), ('{"a": 1}', {"a": 1}), ("{bad", "{bad"), ("[1]", "[1]")],
+    ("raw", "expected", "problem"),
+    [
+        ("", {}, None),
+        ('{"a": 1}', {"a": 1}, None),
+        ("{bad", {}, "not valid JSON"),
+        ("[1]", {}, "got list"),
+        ("7", {}, "got int"),
+    ],
 )
-def test_parse_arguments_keeps_invalid_json_as_text(raw: str, expected: object) -> None:
-    assert parse_arguments(raw) == expected
+def test_argument_text_is_parsed_once_by_tool_call(
+    raw: str, expected: dict[str, object], problem: str | None
+) -> None:
+    # One parser: adapters hand the text over, ToolCall parses it and keeps it beside.
+    call = ToolCall("c", "t", parse_arguments(raw))
+    assert call.arguments == expected and call.raw_arguments == raw
+    assert (call.problem is None) if problem is None else (problem in (call.problem or ""))
 
 
 def test_finish_reasons_of_both_wire_formats_normalise() -> None:

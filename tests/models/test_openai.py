@@ -94,7 +94,7 @@ async def test_parallel_tool_calls_and_invalid_arguments_kept_raw(
     assert response.finish_reason == "tool_calls"
     assert response.message.tool_calls == (
         ToolCall("c1", "get_weather", {"city": "Oslo"}),
-        ToolCall("c2", "get_weather", '{"city": "Rome"'),
+        ToolCall.from_text("c2", "get_weather", '{"city": "Rome"'),
     )
 
 

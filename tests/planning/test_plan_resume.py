@@ -6,7 +6,7 @@ import pytest
 from mainspring.agent import Agent, Budget
 from mainspring.errors import ConfigurationError
 from mainspring.messages import ModelResponse
-from mainspring.planning import PlanExecutor
+from mainspring.planning import PlanExecutor, resume_planned
 from mainspring.runs import SqliteRunStore
 from mainspring.testing import FunctionModel, ScriptedModel, text, tool_calls
 from mainspring.testing.models import ModelRequest
@@ -64,7 +64,7 @@ async def test_a_crashed_plan_resumes_without_repeating_finished_steps(tmp_path:
     plan_id = next(r.run_id for r in await store.list() if r.run_id.count(".") == 0)
     model = worker(crash_on=None)
     second = Agent(model, [work], run_store=store, budget=Budget(max_iterations=3))
-    result = await second.resume(plan_id)
+    result = await resume_planned(second, plan_id)
     assert result.output == "all done" and result.stop_reason == "final_answer"
     assert sorted(executed) == ["a", "b", "c"]  # a and b were not run again
     prompts = [r.messages[-1].content for r in model.requests]
@@ -72,9 +72,12 @@ async def test_a_crashed_plan_resumes_without_repeating_finished_steps(tmp_path:
     info = (await store.load(plan_id)).info
     assert info.status == "completed" and info.output == "all done"
     calls_before = len(model.requests)
-    again = await second.resume(plan_id)
+    again = await resume_planned(second, plan_id)
     assert again.output == "all done"
     assert len(model.requests) == calls_before and sorted(executed) == ["a", "b", "c"]
+    assert info.kind == "plan"
+    with pytest.raises(ConfigurationError, match="is a plan run"):  # the agent knows no plans
+        await second.resume(plan_id)
 
 
 async def test_only_plan_runs_resume_as_plans(tmp_path: Path) -> None:

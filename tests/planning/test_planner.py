@@ -6,7 +6,7 @@ import pytest
 from mainspring.agent import Agent, Budget
 from mainspring.errors import PlanError
 from mainspring.messages import ModelResponse
-from mainspring.planning import Planner
+from mainspring.planning import Planner, run_planned
 from mainspring.planning.executor import (
     PlanCreated,
     PlanExecutor,
@@ -122,7 +122,9 @@ async def test_a_failed_step_triggers_a_replan_of_the_remaining_work() -> None:
     fleet = Fleet([first, second], fail=frozenset({"b"}))
     agent = Agent(FunctionModel(fleet), [lookup], budget=Budget(max_iterations=3))
     events = [e async for e in PlanExecutor(agent).run_stream("task")]
-    result = events[-1].result  # type: ignore[union-attr]
+    last = events[-1]
+    assert isinstance(last, PlanFinished)
+    result = last.result
     assert result.ok and [p.revision for p in result.plans] == [0, 1]
     assert result.steps["b"].stop_reason == "max_iterations" and result.steps["b2"].ok
     assert "Result of step a:" in fleet.step_prompts["b2"]
@@ -152,7 +154,7 @@ async def test_the_whole_plan_shares_one_budget() -> None:
 
 async def test_agent_planning_modes() -> None:
     always = Fleet([plan_json(("a", []), ("b", []))])
-    result = await Agent(FunctionModel(always), [lookup], planning="always").run("two things")
+    result = await run_planned(Agent(FunctionModel(always), [lookup]), "two things")
     assert result.ok and result.steps == 2 and result.run_id.startswith("plan_")
     assert result.output.startswith("final: - a: a done")
 
@@ -162,7 +164,7 @@ async def test_agent_planning_modes() -> None:
         return text("just answered")
 
     model = FunctionModel(direct_only)
-    direct = await Agent(model, [lookup], planning="auto").run("say hi")
+    direct = await run_planned(Agent(model, [lookup]), "say hi", planning="auto")
     assert direct.output == "just answered" and len(model.requests) == 2
 
     def wants_plan(request: ModelRequest) -> ModelResponse:
@@ -170,7 +172,8 @@ async def test_agent_planning_modes() -> None:
             return text("plan")
         return text(plan_json(("x", [])) if role(request) == "planner" else "x result")
 
-    planned = await Agent(FunctionModel(wants_plan), [lookup], planning="auto").run("big job")
+    agent = Agent(FunctionModel(wants_plan), [lookup])
+    planned = await run_planned(agent, "big job", planning="auto")
     assert planned.run_id.startswith("plan_") and planned.ok
     with pytest.raises(Exception, match="planning must be"):
-        Agent(FunctionModel(wants_plan), planning="sometimes")  # type: ignore[arg-type]
+        await run_planned(agent, "x", planning="sometimes")  # type: ignore[arg-type]

@@ -1,9 +1,9 @@
 from pathlib import Path
 
 from mainspring.agent import Agent, RunFinished
+from mainspring.agent.replay import Replay
 from mainspring.messages import ModelResponse
 from mainspring.runs import SqliteRunStore
-from mainspring.runs.replay import Replay
 from mainspring.testing import FunctionModel, ScriptedModel, text, tool_calls
 from mainspring.testing.models import ModelRequest
 from mainspring.tools import tool

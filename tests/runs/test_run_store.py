@@ -70,17 +70,18 @@ async def test_round_trip(store: RunStore) -> None:
     )
     await store.create(info)
     call = ToolCall("c1", "add", {"a": 2, "b": 3})
-    events = [
+    finished = ToolFinished(1, ToolResult("c1", True, "5", tool="add"))
+    events: list[ModelCalled | ToolStarted | ToolFinished] = [
         ModelCalled(1, response("", call)),
         ToolStarted(1, call, idempotency_key="r1:1:c1", idempotent=True),
-        ToolFinished(1, ToolResult("c1", True, "5", tool="add")),
+        finished,
     ]
     await store.append("r1", events[:2])
     await store.append("r1", events[2:])
     record = await store.load("r1")
     assert record.info == info
     assert record.events == tuple(events)
-    assert record.finished_tools() == {"r1:1:c1": events[2].result}  # type: ignore[union-attr]
+    assert record.finished_tools() == {"r1:1:c1": finished.result}
     assert record.unfinished_tools() == []
 
 

@@ -1,5 +1,6 @@
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 import pytest
 from pydantic import BaseModel
@@ -111,7 +112,7 @@ def test_bad_functions_fail_with_a_fix(source: str, fragment: str) -> None:
     namespace: dict[str, object] = {}
     exec(source, namespace)
     with pytest.raises(ToolDefinitionError, match=fragment.replace("*", r"\*")):
-        tool(namespace["f"])  # type: ignore[arg-type]
+        tool(cast(Callable[..., Any], namespace["f"]))
 
 
 def test_bad_names_and_unknown_secrets_are_rejected() -> None:

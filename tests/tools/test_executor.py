@@ -58,7 +58,7 @@ def executor() -> ToolExecutor:
 
 async def test_dict_and_json_string_arguments_are_both_accepted(executor: ToolExecutor) -> None:
     by_dict = await executor.execute(ToolCall("1", "add", {"a": 2, "b": 3}))
-    by_json = await executor.execute(ToolCall("2", "add", '{"a": 2, "b": 3}'))
+    by_json = await executor.execute(ToolCall.from_text("2", "add", '{"a": 2, "b": 3}'))
     assert (by_dict.ok, by_dict.content) == (True, "5")
     assert (by_json.ok, by_json.content) == (True, "5")
     assert by_dict.call_id == "1" and by_dict.tool == "add" and by_dict.latency_ms > 0
@@ -151,7 +151,7 @@ async def test_events_redact_secrets(executor: ToolExecutor) -> None:
     executor = ToolExecutor(executor.registry, sinks=[sink])
     ctx = CallContext(principal=Principal("ann"), run_id="run-7")
     await executor.execute(ToolCall("c1", "login", {"user": "ann", "token": "s3cret"}), ctx)
-    await executor.execute(ToolCall("c2", "login", '{"user": 1, "token": "s3cret"}'), ctx)
+    await executor.execute(ToolCall.from_text("c2", "login", '{"user": 1, "token": "s3cret"}'), ctx)
     await executor.execute(ToolCall("c3", "nope", {"token": "s3cret"}), ctx)
     first, second, third = sink.events
     assert first.arguments == {"user": "ann", "token": "***"}

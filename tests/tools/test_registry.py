@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from mainspring.errors import DuplicateToolError, ToolNotFoundError
@@ -35,7 +37,10 @@ async def test_schemas_list_only_tools_the_principal_may_use() -> None:
     registry = ToolRegistry([echo, reboot])
     user = Principal("u1")
     admin = Principal("root", frozenset({"admin"}))
-    names = lambda schemas: [s["function"]["name"] for s in schemas]  # noqa: E731
+
+    def names(schemas: list[dict[str, Any]]) -> list[str]:
+        return [s["function"]["name"] for s in schemas]
+
     assert names(await registry.schemas(user)) == ["echo"]
     assert names(await registry.schemas(admin)) == ["echo", "reboot"]
     anthropic = await registry.schemas(admin, format="anthropic")

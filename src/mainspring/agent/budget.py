@@ -7,24 +7,11 @@ that reason and a partial result. Hitting a budget is an outcome, never an excep
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass
-from typing import Literal
 
 from mainspring.errors import ConfigurationError
-from mainspring.messages import Usage
+from mainspring.messages import StopReason, Usage
 
-StopReason = Literal[
-    "final_answer",
-    "max_iterations",
-    "max_tokens",
-    "max_cost",
-    "max_seconds",
-    "max_tool_calls",
-    "no_progress",
-    "error",
-    "needs_attention",
-    "cancelled",
-]
-"""Why a run ended. Only `final_answer` means the task was answered."""
+__all__ = ["Budget", "Spent", "StopReason", "check_before_model_call", "tool_calls_allowed"]
 
 
 @dataclass(frozen=True, slots=True)

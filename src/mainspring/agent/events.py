@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import KW_ONLY, dataclass, field
 
-from mainspring.agent.budget import StopReason
-from mainspring.messages import Message, ModelResponse, ToolCall, ToolResult, Usage
+from mainspring.hooks import Hooks, ModelCallRecord, ToolCallRecord
+from mainspring.messages import Message, ModelResponse, StopReason, ToolCall, ToolResult, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +121,36 @@ AgentEvent = (
     | BudgetStop
     | RunFinished
 )
+
+
+class EventBuffer(Hooks):
+    """The typed event stream as a subscriber: records become events the loop hands out."""
+
+    def __init__(self) -> None:
+        self.events: list[AgentEvent] = []
+        self.arrived = asyncio.Event()
+        """Set while undrained events wait (a streaming loop wakes on it)."""
+
+    def _add(self, event: AgentEvent) -> None:
+        self.events.append(event)
+        self.arrived.set()
+
+    async def model_finished(self, record: ModelCallRecord) -> None:
+        """A reply becomes `ModelResponded`."""
+        if record.response is not None:
+            self._add(ModelResponded(record.step, record.response))
+
+    async def tool_started(self, record: ToolCallRecord) -> None:
+        """`ToolCallStarted`, arguments redacted."""
+        self._add(ToolCallStarted(record.step, record.call))
+
+    async def tool_finished(self, record: ToolCallRecord) -> None:
+        """`ToolCallFinished`."""
+        if record.result is not None:
+            self._add(ToolCallFinished(record.step, record.result))
+
+    def drain(self) -> list[AgentEvent]:
+        """The events since the last drain, oldest first."""
+        out, self.events = self.events, []
+        self.arrived.clear()
+        return out

@@ -1,5 +1,7 @@
 """The run's journal: what has already happened (on resume) and the durable record of each step.
 
+The journal is a subscriber of the hooks surface: it stores the model replies and tool calls it
+is told about, already redacted (secret values only as the operator's sealed ciphertext).
 Checkpoints come before side effects: `ToolStarted` is stored before a tool runs, so a process
 killed mid-call leaves evidence that the call may have happened. On resume, recorded model
 replies and tool results are reused instead of repeated; an interrupted call is retried only if
@@ -8,9 +10,20 @@ its tool is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
+from mainspring.clock import utc_now
+from mainspring.hooks import (
+    Hooks,
+    ModelCallRecord,
+    Sealer,
+    ToolCallRecord,
+    clean_text,
+    redacted_params,
+    restore_call,
+    unseal_arguments,
+)
 from mainspring.messages import ModelResponse, ToolCall, ToolResult
 from mainspring.runs.base import (
     ModelCalled,
@@ -19,7 +32,6 @@ from mainspring.runs.base import (
     RunStore,
     ToolFinished,
     ToolStarted,
-    utc_now,
 )
 
 
@@ -28,13 +40,22 @@ def idempotency_key(run_id: str, step: int, call: ToolCall) -> str:
     return f"{run_id}:{step}:{call.id}"
 
 
-class Journal:
+class Journal(Hooks):
     """Recorded history to reuse, and a store to write new history to (either may be absent)."""
 
-    def __init__(self, store: RunStore | None, info: RunInfo, record: RunRecord | None = None):
+    def __init__(
+        self,
+        store: RunStore | None,
+        info: RunInfo,
+        record: RunRecord | None = None,
+        *,
+        sealer: Sealer | None = None,
+    ):
         self.store = store
         self.info = info
+        self.sealer = sealer
         self._replies: dict[int, ModelResponse] = {}
+        self._sealed: dict[int, str] = {}
         self._results: dict[str, ToolResult] = {}
         self._interrupted: set[str] = set()
         if record is not None:
@@ -45,6 +66,8 @@ class Journal:
         for event in record.events:
             if isinstance(event, ModelCalled):
                 self._replies[event.step] = event.response
+                if event.sealed is not None:
+                    self._sealed[event.step] = event.sealed
             elif isinstance(event, ToolStarted):
                 keys[(event.step, event.call.id)] = event.idempotency_key
                 self._interrupted.add(event.idempotency_key)
@@ -71,33 +94,60 @@ class Journal:
         """Whether a tool call started before and its outcome was never recorded."""
         return key in self._interrupted
 
+    def restore(self, step: int, call: ToolCall) -> ToolCall | None:
+        """A recorded call ready to run again: its secrets unsealed, or None if they are lost."""
+        missing = redacted_params(call)
+        if not missing:
+            return call
+        sealed = unseal_arguments(self.sealer, self._sealed.get(step))
+        values = (sealed or {}).get(call.id)
+        if not isinstance(values, dict) or not set(missing) <= set(values):
+            return None
+        return restore_call(call, values)
+
     async def begin(self, *, new: bool) -> None:
         """Store the run's info (new runs) or mark it running again (resumed runs)."""
         if self.store is None:
             return
         if new:
+            self.info = replace(self.info, task=clean_text(self.info.task))
             await self.store.create(self.info)
         else:
             await self.save(status="running", note=None)
 
-    async def model_called(self, step: int, response: ModelResponse) -> None:
-        """Record a completed model call."""
+    async def model_finished(self, record: ModelCallRecord) -> None:
+        """Record a completed model call (failed calls leave no reply to reuse)."""
+        if self.store is not None and record.response is not None:
+            event = ModelCalled(record.step, record.response, sealed=record.sealed)
+            await self.store.append(self.info.run_id, [event])
+
+    async def tool_started(self, record: ToolCallRecord) -> None:
+        """Record the call BEFORE it runs."""
         if self.store is not None:
-            await self.store.append(self.info.run_id, [ModelCalled(step, response)])
+            event = ToolStarted(
+                record.step,
+                record.call,
+                idempotency_key=record.idempotency_key or "",
+                idempotent=record.idempotent,
+                sealed=record.sealed,
+            )
+            await self.store.append(self.info.run_id, [event])
 
-    async def tools_started(self, step: int, calls: Sequence[tuple[ToolCall, str, bool]]) -> None:
-        """Record (call, key, idempotent) triples BEFORE the calls run."""
-        if self.store is not None and calls:
-            events = [ToolStarted(step, c, idempotency_key=k, idempotent=i) for c, k, i in calls]
-            await self.store.append(self.info.run_id, events)
+    async def tool_finished(self, record: ToolCallRecord) -> None:
+        """Record the result right after it exists."""
+        if self.store is not None and record.result is not None:
+            await self.store.append(self.info.run_id, [ToolFinished(record.step, record.result)])
 
-    async def tools_finished(self, step: int, results: Sequence[ToolResult]) -> None:
-        """Record tool results right after they exist."""
+    async def results(self, step: int, results: list[ToolResult]) -> None:
+        """Record results that no tool produced (refusals past a cap)."""
         if self.store is not None and results:
             await self.store.append(self.info.run_id, [ToolFinished(step, r) for r in results])
 
-    async def save(self, **changes: object) -> None:
+    async def save(self, **changes: Any) -> None:
         """Update the run's info (status, totals, output) in the store."""
-        self.info = replace(self.info, updated_at=utc_now(), **changes)  # type: ignore[arg-type]
+        for text in ("output", "note"):  # text a model or an exception wrote may not encode
+            if isinstance(changes.get(text), str):
+                changes[text] = clean_text(changes[text])
+        self.info = replace(self.info, updated_at=utc_now(), **changes)
         if self.store is not None:
             await self.store.update(self.info)

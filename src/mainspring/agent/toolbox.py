@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from mainspring.messages import ToolCall, ToolResult
 from mainspring.models.base import ToolDefinition
 from mainspring.tools.base import CallContext, Principal, Tool
 from mainspring.tools.executor import ToolExecutor
-
-_T = TypeVar("_T")
 
 
 class Toolbox(Protocol):
@@ -25,6 +21,10 @@ class Toolbox(Protocol):
 
     def idempotent(self, name: str) -> bool:
         """Whether a call of `name` may safely run again after an unknown outcome."""
+        ...
+
+    def secrets_of(self, name: str) -> frozenset[str]:
+        """The parameters of `name` whose values must reach no record."""
         ...
 
     async def execute(self, call: ToolCall, ctx: CallContext) -> ToolResult:
@@ -59,21 +59,10 @@ class ExecutorToolbox:
         tool = self.executor.registry.lookup(name)
         return tool is not None and tool.policy.idempotent
 
+    def secrets_of(self, name: str) -> frozenset[str]:
+        """The tool's declared secrets."""
+        return self.executor.secrets_of(name)
+
     async def execute(self, call: ToolCall, ctx: CallContext) -> ToolResult:
-        """Through the executor's guards."""
+        """Through the executor's guards (which announce the call on `ctx.scope`)."""
         return await self.executor.execute(call, ctx)
-
-
-async def gather_bounded(coros: Sequence[Awaitable[_T]], limit: int) -> list[_T]:
-    """Await all, at most `limit` at once, results in order."""
-    if len(coros) == 1:
-        return [await coros[0]]
-    semaphore = asyncio.Semaphore(max(1, limit))
-
-    async def one(coro: Awaitable[_T]) -> _T:
-        async with semaphore:
-            return await coro
-
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(c)) for c in coros]
-    return [t.result() for t in tasks]

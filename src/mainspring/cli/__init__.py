@@ -16,3 +16,6 @@ def main() -> None:
         )
         raise SystemExit(2) from None
     app()
+
+
+__all__ = ["main"]

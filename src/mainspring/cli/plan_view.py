@@ -7,7 +7,6 @@ from rich.live import Live
 from rich.tree import Tree
 
 from mainspring.agent import Agent, RunResult
-from mainspring.agent._planned import as_run_result
 from mainspring.cli.run_view import RunView
 from mainspring.planning import (
     Plan,
@@ -16,6 +15,7 @@ from mainspring.planning import (
     PlanFinished,
     StepFinished,
     StepStarted,
+    as_run_result,
 )
 
 _MARKS = {"pending": "[ ]", "running": "[~]", "ok": "[x]", "failed": "[!]"}

@@ -11,6 +11,7 @@ import typer
 from pydantic_core import to_jsonable_python
 
 from mainspring.agent import Budget, RunFinished, RunResult
+from mainspring.agent.replay import RecordedModel, Replay
 from mainspring.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
 from mainspring.cli.progress import stderr_console
 from mainspring.cli.run import (
@@ -23,11 +24,11 @@ from mainspring.cli.run import (
 )
 from mainspring.cli.run_view import describe, summary
 from mainspring.cli.stores import open_run_store
+from mainspring.clock import utc_now
 from mainspring.config import Settings, load_settings
 from mainspring.errors import RunNotFoundError
+from mainspring.planning import resume_planned
 from mainspring.runs import ModelCalled, RunInfo, RunRecord, RunStatus, RunStore, ToolFinished
-from mainspring.runs.base import utc_now
-from mainspring.runs.replay import RecordedModel, Replay
 
 app = typer.Typer(
     help="List, inspect, resume, cancel and replay recorded runs.", no_args_is_help=True
@@ -182,6 +183,8 @@ def resume(
         agent = _agent_for(record, model, base_url, s)
         await load_model(agent.model, stderr_console())
         try:
+            if record.info.kind == "plan":
+                return await resume_planned(agent, run_id)
             return await agent.resume(run_id)
         finally:
             await agent.aclose()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
+from mainspring.clock import Clock, WallClock
 from mainspring.errors import ConfigurationError
 from mainspring.memory.base import (
     Embedder,
@@ -34,6 +34,28 @@ from mainspring.tokens import Tokenizer, default_tokenizer
 if TYPE_CHECKING:
     from mainspring.models.base import Model
 SummariseFn = Callable[[Sequence[str]], Awaitable[str]]
+
+
+class _FunctionClock:
+    """A `Clock` over a function of no arguments (the shorthand `AgentMemory` accepts)."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self._read = read
+
+    def now(self) -> float:
+        """The function's reading."""
+        return self._read()
+
+
+def as_clock(clock: Clock | Callable[[], float] | None) -> Clock:
+    """A `Clock`: the one given, `WallClock()` for None, or one over a plain function."""
+    if clock is None:
+        return WallClock()
+    if hasattr(clock, "now"):
+        return clock
+    return _FunctionClock(clock)
 
 
 def _as_summariser(
@@ -66,7 +88,7 @@ class AgentMemory:
         tokenizer: TokenCounter | None = None,
         summariser: Summariser | SummariseFn | Model | None = None,
         embedder: Embedder | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | Callable[[], float] | None = None,
     ) -> None:
         """Wrap `store`.
 
@@ -80,7 +102,9 @@ class AgentMemory:
             summariser: Condenses evicted short-term entries in `consolidate()`: a `Model`, a
                 `Summariser` or an async function of the texts.
             embedder: Enables semantic retrieval (see `mainspring.memory.embeddings`).
-            clock: Unix seconds; inject one to test TTL and recency.
+            clock: A `Clock` of Unix seconds (default `WallClock()`); inject one (a
+                `FakeClock`) to test TTL and recency. A plain function of no arguments is
+                accepted as shorthand.
         """
         if not namespace:
             raise ConfigurationError("namespace must be a non-empty string, e.g. 'user-42'")
@@ -90,7 +114,7 @@ class AgentMemory:
         self.tokenizer: Tokenizer = as_tokenizer(tokenizer or default_tokenizer())
         self.summariser = _as_summariser(summariser)
         self.embedder = embedder
-        self.clock = clock
+        self.clock: Clock = as_clock(clock)
         self._token_counts: dict[int, tuple[object, LRUCache[str, int]]] = {}
 
     @classmethod
@@ -144,7 +168,7 @@ class AgentMemory:
             raise ValueError(f"importance must be between 0 and 1, got {importance}")
         if ttl is not None and ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl}")
-        now = self.clock()
+        now = self.clock.now()
         if ttl is None and kind == "long":
             ttl = self.config.long_term_ttl
         return MemoryEntry(
@@ -283,7 +307,7 @@ class AgentMemory:
         """
         if max_tokens < 0:
             raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
-        now = self.clock()
+        now = self.clock.now()
         recent = await self._recent(now)
         ranked = await self._score_long_term(query, now)
         packer = Packer(
@@ -369,7 +393,7 @@ class AgentMemory:
 
     async def search(self, query: str, *, limit: int = 10) -> list[Candidate]:
         """Long-term entries ranked for `query` exactly as `get_context` ranks them."""
-        return (await self._score_long_term(query, self.clock()))[:limit]
+        return (await self._score_long_term(query, self.clock.now()))[:limit]
 
     async def find(self, where: EntryFilter | None = None) -> list[MemoryEntry]:
         """Entries of this namespace matching `where` (all of them by default)."""
@@ -383,7 +407,7 @@ class AgentMemory:
 
     async def prune(self) -> int:
         """Delete expired entries (counted as `expired`) and enforce the size limits."""
-        expired = await self.store.delete(self.namespace, EntryFilter(expired_by=self.clock()))
+        expired = await self.store.delete(self.namespace, EntryFilter(expired_by=self.clock.now()))
         if expired:
             await self.store.count(self.namespace, "expired", expired)
         await self._enforce_limits()
@@ -403,7 +427,7 @@ class AgentMemory:
         A record without `created_at` is stamped with the clock's time now (not 1970, which
         would make it the least recent entry of all).
         """
-        now = self.clock()
+        now = self.clock.now()
         entries = [
             MemoryEntry.from_dict(
                 record if "created_at" in record else {"created_at": now, **record},

@@ -46,7 +46,7 @@ async def _near_duplicate(
     memory: AgentMemory, entry: MemoryEntry, fresh: Sequence[MemoryEntry]
 ) -> MemoryEntry | None:
     threshold = memory.config.duplicate_similarity
-    now = memory.clock()
+    now = memory.clock.now()
     hits = await memory.store.search(
         memory.namespace, entry.content, kinds=["long"], limit=5, now=now
     )
@@ -107,7 +107,7 @@ async def _summarise(memory: AgentMemory, evicted: Sequence[MemoryEntry]) -> Mem
 async def consolidate(memory: AgentMemory) -> ConsolidationReport:
     """Run the three consolidation steps on `memory`'s namespace (see the module docstring)."""
     expired = await memory.prune()
-    window = await memory.find(EntryFilter(kinds=["short", "evicted"], now=memory.clock()))
+    window = await memory.find(EntryFilter(kinds=["short", "evicted"], now=memory.clock.now()))
     promoted, duplicates = await _promote(memory, window)
     evicted = [entry for entry in window if entry.kind == "evicted"]
     summary = await _summarise(memory, evicted)

@@ -4,6 +4,9 @@ An HTTP model is split in two: the adapter for its wire format (`openai.OpenAIMo
 `anthropic.AnthropicModel`) and the `provider.Provider` that connects to the server (base URL,
 credentials, HTTP client, retries). Those modules import httpx, so they load when a model of
 theirs is resolved, not with this package.
+
+Cross-cutting concerns wrap a model (`WrapperModel`): `ObservedModel` announces every call on
+the hooks surface (audit, journal, events), `DeadlineModel` holds it to the run's time budget.
 """
 
 from mainspring.models.base import (
@@ -20,17 +23,22 @@ from mainspring.models.base import (
     UsageDelta,
     count_prompt_tokens,
 )
+from mainspring.models.deadline import DeadlineModel
+from mainspring.models.observed import ObservedModel
 from mainspring.models.pricing import lookup_pricing
 from mainspring.models.registry import DEFAULT_MODEL, providers, resolve_model
 from mainspring.models.retry import RetryPolicy
 from mainspring.models.structured import OutputMode
+from mainspring.models.wrapper import WrapperModel, bind_model, unwrap
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DeadlineModel",
     "FREE",
     "Model",
     "ModelDelta",
     "ModelSettings",
+    "ObservedModel",
     "OutputMode",
     "Pricing",
     "ResponseDone",
@@ -40,8 +48,11 @@ __all__ = [
     "ToolChoice",
     "ToolDefinition",
     "UsageDelta",
+    "WrapperModel",
+    "bind_model",
     "count_prompt_tokens",
     "lookup_pricing",
     "providers",
     "resolve_model",
+    "unwrap",
 ]

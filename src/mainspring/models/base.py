@@ -170,23 +170,39 @@ MESSAGE_OVERHEAD_TOKENS = 4
 """Per-message framing tokens (role markers, separators) in OpenAI's published accounting."""
 
 
+PROMPT_PRIMING_TOKENS = 3
+"""Every reply is primed with an assistant header."""
+
+
+def message_tokens(tokenizer: Tokenizer, message: Message) -> int:
+    """Tokens one message adds to a prompt: framing, text, and its tool calls."""
+    total = MESSAGE_OVERHEAD_TOKENS
+    if message.content:
+        total += tokenizer.count(message.content)
+    for call in message.tool_calls:
+        total += tokenizer.count(call.name) + tokenizer.count(call.arguments_json())
+    return total
+
+
+def tool_tokens(tokenizer: Tokenizer, tool: ToolDefinition) -> int:
+    """Tokens one tool definition adds to a native tool-calling prompt."""
+    return tokenizer.count(json.dumps(tool.openai(), separators=(",", ":")))
+
+
 def count_prompt_tokens(
     tokenizer: Tokenizer, messages: Sequence[Message], tools: Sequence[ToolDefinition] = ()
 ) -> int:
     """Tokens a request will use before the reply: messages, tool calls and tool schemas.
 
     Exact for the text; the framing per message is OpenAI's published estimate, so this can be
-    off by a few tokens per message for other chat templates.
+    off by a few tokens per message for other chat templates. The agent loop keeps the same sum
+    incrementally (each message counted once, with `message_tokens`).
     """
-    total = 3  # every reply is primed with an assistant header
-    for message in messages:
-        total += MESSAGE_OVERHEAD_TOKENS + tokenizer.count(message.content)
-        for call in message.tool_calls:
-            args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
-            total += tokenizer.count(call.name) + tokenizer.count(args)
-    for tool in tools:
-        total += tokenizer.count(json.dumps(tool.openai(), separators=(",", ":")))
-    return total
+    return (
+        PROMPT_PRIMING_TOKENS
+        + sum(message_tokens(tokenizer, m) for m in messages)
+        + sum(tool_tokens(tokenizer, t) for t in tools)
+    )
 
 
 def response_deltas(response: ModelResponse) -> list[ModelDelta]:
@@ -199,8 +215,9 @@ def response_deltas(response: ModelResponse) -> list[ModelDelta]:
     if response.message.content:
         deltas.append(TextDelta(response.message.content))
     for index, call in enumerate(response.message.tool_calls):
-        args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
-        deltas.append(ToolCallDelta(index, id=call.id, name=call.name, arguments=args))
+        deltas.append(
+            ToolCallDelta(index, id=call.id, name=call.name, arguments=call.arguments_json())
+        )
     deltas.append(UsageDelta(response.usage))
     deltas.append(ResponseDone(response))
     return deltas
@@ -265,19 +282,15 @@ def _merge_name(known: str, fragment: str) -> str:
     return known + fragment
 
 
-def parse_arguments(raw: str) -> dict[str, Any] | str:
-    """Tool arguments as a dict, or the raw text when it is not a JSON object.
+def parse_arguments(raw: str) -> Any:
+    """A provider's arguments text, handed to `ToolCall` unchanged: `ToolCall` parses it.
 
-    The executor reports raw text as `invalid_arguments`, which the model sees and can fix, so
-    a malformed call never crashes a run here.
+    `ToolCall` keeps the text as `raw_arguments` for the record and reports anything but a JSON
+    object as `invalid_arguments` (`messages.read_arguments`, the one parser), which the model
+    sees and can fix, so a malformed call never crashes a run here. Typed `Any` because the
+    text goes where `ToolCall` takes its arguments and is turned into a dict there.
     """
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    return value if isinstance(value, dict) else raw
+    return raw
 
 
 _FINISH = {

@@ -12,6 +12,7 @@ from mainspring.planning.executor import (
 )
 from mainspring.planning.plan import PLAN_SCHEMA, Plan, Step, parse_plan, validate_steps
 from mainspring.planning.planner import Planner, PlanningOutcome
+from mainspring.planning.run import Planning, as_run_result, resume_planned, run_planned
 
 __all__ = [
     "PLAN_SCHEMA",
@@ -22,11 +23,15 @@ __all__ = [
     "PlanFinished",
     "PlanResult",
     "Planner",
+    "Planning",
     "PlanningOutcome",
     "Step",
     "StepFinished",
     "StepResult",
     "StepStarted",
+    "as_run_result",
     "parse_plan",
+    "resume_planned",
+    "run_planned",
     "validate_steps",
 ]

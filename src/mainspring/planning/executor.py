@@ -10,15 +10,18 @@ most `max_replans` times); a final model call writes the answer from the step re
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from mainspring.agent.agent import Agent
-from mainspring.agent.budget import Budget, Spent, StopReason, check_before_model_call
+from mainspring.agent.budget import Budget, Spent, check_before_model_call
 from mainspring.agent.events import RunResult
+from mainspring.clock import Clock
 from mainspring.errors import ConfigurationError, ModelError, PlanError, RunNotFoundError
-from mainspring.messages import Message, Usage
+from mainspring.hooks import RunScope
+from mainspring.messages import Message, StopReason, Usage
 from mainspring.models.base import cost_of, count_prompt_tokens
 from mainspring.planning.plan import Plan, Step
 from mainspring.planning.planner import Planner
@@ -207,7 +210,7 @@ class PlanExecutor:
     ) -> None:
         self.agent = agent
         self.planner = planner or Planner(agent.model)
-        self.budget = budget or agent.config.budget
+        self.budget = budget or agent.budget
         self.max_concurrency = max_concurrency
         self.max_replans = max_replans
 
@@ -217,15 +220,38 @@ class PlanExecutor:
 
     async def run_stream(self, task: str) -> AsyncIterator[PlanEvent]:
         """Plan the task and run it, yielding plan and step events."""
-        tools = await self.agent.config.toolbox.definitions(self.agent.config.principal)
+        run_id = _new_plan_id()
+        scope = self.scope(run_id, self.agent.clock.now())
+        tools = await self.agent.tool_definitions()
         try:
-            outcome = await self.planner.plan(task, tools)
-        except (PlanError, ModelError) as exc:
-            failed = PlanResult("", "error", "", (), {}, Usage(), error=str(exc))
-            yield PlanFinished(failed)
+            outcome = await self.bound_planner(scope).plan(task, tools)
+        except (PlanError, ModelError, TimeoutError) as exc:
+            stop: StopReason = "max_seconds" if isinstance(exc, TimeoutError) else "error"
+            yield PlanFinished(PlanResult("", stop, run_id, (), {}, Usage(), error=str(exc)))
             return
-        async for event in self.execute_stream(outcome.plan, planning_usage=outcome.usage):
+        run = self._start(outcome.plan, outcome.usage, run_id, scope)
+        await run.recorder.save(run.plans, 0, new=True, usage=run.ledger.usage)
+        async for event in run.events():
             yield event
+
+    def scope(self, run_id: str, started: float) -> RunScope:
+        """The plan run's scope: the agent's observers, the plan budget's deadline."""
+        clock, limit = self.agent.clock, self.budget.max_seconds
+
+        def remaining() -> float | None:
+            return None if limit is None else max(0.0, limit - (clock.now() - started))
+
+        return self.agent.scope(run_id, remaining_seconds=remaining)
+
+    def bound_planner(self, scope: RunScope) -> Planner:
+        """The planner with its model bound to the plan run (audited, held to the deadline)."""
+        bound = copy.copy(self.planner)
+        bound.model = self.agent.bound_model(scope, self.planner.model)
+        return bound
+
+    def _start(self, plan: Plan, usage: Usage, run_id: str, scope: RunScope) -> _PlanRun:
+        info = RunInfo(run_id=run_id, task=plan.task, model=self.agent.model.name, kind="plan")
+        return _PlanRun(self, [plan], usage, PlanRecorder(self.agent.run_store, info), scope)
 
     async def execute(self, plan: Plan) -> PlanResult:
         """Run a ready plan."""
@@ -235,11 +261,9 @@ class PlanExecutor:
         self, plan: Plan, *, planning_usage: Usage | None = None
     ) -> AsyncIterator[PlanEvent]:
         """Run a plan: ready steps concurrently, replanning on failure, then the synthesis."""
-        run_id = f"plan_{uuid.uuid4().hex[:12]}"
-        info = RunInfo(run_id=run_id, task=plan.task, model=self.agent.model.name)
-        run = _PlanRun(
-            self, [plan], planning_usage or Usage(), PlanRecorder(self.agent.run_store, info)
-        )
+        run_id = _new_plan_id()
+        scope = self.scope(run_id, self.agent.clock.now())
+        run = self._start(plan, planning_usage or Usage(), run_id, scope)
         await run.recorder.save(run.plans, 0, new=True, usage=run.ledger.usage)
         async for event in run.events():
             yield event
@@ -255,14 +279,16 @@ class PlanExecutor:
         if info.status in ("completed", "cancelled"):
             return PlanResult(
                 info.output or "",
-                info.stop_reason or "cancelled",  # type: ignore[arg-type]
+                info.stop_reason or "cancelled",
                 run_id,
                 tuple(plans),
                 {},
                 info.usage,
                 info.note,
             )
-        run = _PlanRun(self, plans, info.usage, PlanRecorder(store, info, resuming=True))
+        scope = self.scope(run_id, self.agent.clock.now())
+        recorder = PlanRecorder(store, info, resuming=True)
+        run = _PlanRun(self, plans, info.usage, recorder, scope)
         run.replans = int(info.settings.get("replans", 0))
         await run.load_finished_steps(store)
         return await _last(run.events())
@@ -272,12 +298,19 @@ class _PlanRun:
     """The state of one plan execution."""
 
     def __init__(
-        self, owner: PlanExecutor, plans: list[Plan], usage: Usage, recorder: PlanRecorder
+        self,
+        owner: PlanExecutor,
+        plans: list[Plan],
+        usage: Usage,
+        recorder: PlanRecorder,
+        scope: RunScope,
     ) -> None:
         self.owner = owner
         self.plans = plans
         self.plan = plans[-1]
-        self.clock = owner.agent.config.clock
+        self.scope = scope
+        self.planner = owner.bound_planner(scope)
+        self.clock: Clock = owner.agent.clock
         self.ledger = _Ledger(owner.budget, self.clock.now(), usage=usage)
         self.recorder = recorder
         self.run_id = recorder.info.run_id
@@ -297,7 +330,7 @@ class _PlanRun:
                     self.results[step.id] = StepResult(
                         step,
                         info.output or "",
-                        info.stop_reason,  # type: ignore[arg-type]
+                        info.stop_reason,
                         info.run_id,
                         info.usage,
                         info.tool_calls,
@@ -336,11 +369,10 @@ class _PlanRun:
                 if stop is None:
                     yield PlanCreated(self.plan)
         output, stop = await self._synthesize(stop)
-        status = "completed" if stop == "final_answer" else "failed"
         await self.recorder.save(
             self.plans,
             self.replans,
-            status=status,
+            status="completed" if stop == "final_answer" else "failed",
             stop_reason=stop,
             output=output,
             usage=self.ledger.usage,
@@ -363,9 +395,7 @@ class _PlanRun:
 
     async def _run_batch(self, batch: list[Step]) -> list[StepResult]:
         agent = self.owner.agent
-        shares = [
-            self.ledger.share(len(batch), self.clock.now(), agent.config.budget) for _ in batch
-        ]
+        shares = [self.ledger.share(len(batch), self.clock.now(), agent.budget) for _ in batch]
         for share in shares:
             self.ledger.hold(share)
 
@@ -405,14 +435,14 @@ class _PlanRun:
             )
             return "error"
         self.replans += 1
-        agent = self.owner.agent
-        tools = await agent.config.toolbox.definitions(agent.config.principal)
+        tools = await self.owner.agent.tool_definitions()
         reason = f"it stopped with {failure.stop_reason}: {failure.output or '(no output)'}"
+        self.scope.step = len(self.plans)
         try:
-            outcome = await self.owner.planner.replan(
+            outcome = await self.planner.replan(
                 self.plan, self.done, failure.step.id, reason, tools
             )
-        except (PlanError, ModelError) as exc:
+        except (PlanError, ModelError, TimeoutError) as exc:
             self.error = f"replanning failed: {exc}"
             return "error"
         self.ledger.usage = self.ledger.usage + outcome.usage
@@ -425,7 +455,9 @@ class _PlanRun:
         """The final answer from the step results, if the budget allows one more call."""
         if stop is not None:
             return _last_output(self.results), stop
-        model = self.owner.agent.model
+        # The agent's model bound to the plan run: audited and held to the plan's deadline.
+        model = self.owner.agent.bound_model(self.scope)
+        self.scope.step = len(self.plans) + 1
         done = self.done
         # Each result gets an even share of a bounded prompt: twenty verbose steps must not
         # overflow a small model's context window.
@@ -448,6 +480,8 @@ class _PlanRun:
             return _last_output(self.results), capped
         try:
             response = await model.request(messages, (), None)
+        except TimeoutError:
+            return _last_output(self.results), "max_seconds"
         except ModelError as exc:
             self.error = str(exc)
             return _last_output(self.results), "error"
@@ -458,6 +492,10 @@ class _PlanRun:
 def _last_output(results: Mapping[str, StepResult]) -> str:
     outputs = [r.output for r in results.values() if r.output]
     return outputs[-1] if outputs else ""
+
+
+def _new_plan_id() -> str:
+    return f"plan_{uuid.uuid4().hex[:12]}"
 
 
 async def _last(events: AsyncIterator[PlanEvent]) -> PlanResult:

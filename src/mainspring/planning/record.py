@@ -1,6 +1,6 @@
 """Plan runs in the run store: the parent record keeps the plans, each step is a sub-run.
 
-The parent run (`plan_...`, settings `kind: plan`) stores every plan revision and the replan
+The parent run (`plan_...`, `RunInfo.kind == "plan"`) stores every plan revision and the replan
 count; each step runs as its own recorded run `<plan id>.<revision>.<step id>`. So a plan whose
 process died can be resumed: finished steps are read back, unfinished ones are resumed (their
 own recorded model and tool calls are not repeated), and the plan carries on.
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import Any
 
+from mainspring.agent.agent import Agent
 from mainspring.agent.budget import Budget
 from mainspring.agent.events import RunResult
+from mainspring.clock import utc_now
 from mainspring.errors import ConfigurationError, RunNotFoundError
 from mainspring.planning.plan import Plan, validate_steps
-from mainspring.runs.base import RunInfo, RunRecord, RunStore, utc_now
-
-PLAN_KIND = "plan"
+from mainspring.runs.base import RunInfo, RunRecord, RunStore
 
 
 def plans_to_json(plans: list[Plan]) -> list[dict[str, Any]]:
@@ -38,7 +38,7 @@ def plans_from_json(task: str, data: list[dict[str, Any]]) -> list[Plan]:
 def plan_record(record: RunRecord) -> list[Plan]:
     """The plans of a recorded plan run; `ConfigurationError` for an ordinary run."""
     settings = record.info.settings
-    if settings.get("kind") != PLAN_KIND:
+    if record.info.kind != "plan":
         raise ConfigurationError(
             f"run {record.info.run_id!r} is not a plan run; resume it with Agent.resume"
         )
@@ -60,11 +60,12 @@ class PlanRecorder:
         """Store the plans and totals (creating the parent record the first time)."""
         settings = {
             **self.info.settings,
-            "kind": PLAN_KIND,
             "plans": plans_to_json(plans),
             "replans": replans,
         }
-        self.info = replace(self.info, settings=settings, updated_at=utc_now(), **changes)
+        self.info = replace(
+            self.info, settings=settings, kind="plan", updated_at=utc_now(), **changes
+        )
         if self.store is None:
             return
         if new:
@@ -72,7 +73,7 @@ class PlanRecorder:
         else:
             await self.store.update(self.info)
 
-    async def run_step(self, agent: Any, run_id: str, prompt: str, budget: Budget) -> RunResult:
+    async def run_step(self, agent: Agent, run_id: str, prompt: str, budget: Budget) -> RunResult:
         """A step's sub-run: resumed from its record if it has one, else started."""
         if self.store is not None and self.resuming:
             try:
@@ -80,7 +81,5 @@ class PlanRecorder:
             except RunNotFoundError:
                 pass
             else:
-                result: RunResult = await agent.resume(run_id)
-                return result
-        started: RunResult = await agent.run(prompt, run_id=run_id, budget=budget, planning="never")
-        return started
+                return await agent.resume(run_id)
+        return await agent.run(prompt, run_id=run_id, budget=budget)

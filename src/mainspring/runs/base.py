@@ -8,23 +8,36 @@ record from which `Agent.resume` can continue without repeating completed work.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field, TypeAdapter
 
-from mainspring.messages import ModelResponse, ToolCall, ToolResult, Usage
+from mainspring.clock import utc_now
+from mainspring.messages import (
+    ModelResponse,
+    RunKind,
+    RunStatus,
+    StopReason,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 
-RunStatus = Literal["running", "completed", "failed", "needs_attention", "cancelled", "interrupted"]
-"""`needs_attention`: a non-idempotent tool call started and its outcome is unknown.
-`interrupted`: the operator stopped the process (Ctrl-C); `resume` continues it."""
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+__all__ = [
+    "EVENT_ADAPTER",
+    "INFO_ADAPTER",
+    "ModelCalled",
+    "RunEvent",
+    "RunInfo",
+    "RunRecord",
+    "RunStatus",
+    "RunStore",
+    "ToolFinished",
+    "ToolStarted",
+    "utc_now",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,8 +49,10 @@ class RunInfo:
     model: str = ""
     settings: dict[str, Any] = field(default_factory=dict[str, Any])
     """Whatever the agent needs to continue the run (protocol, budget, instructions, tools)."""
+    kind: RunKind = "agent"
+    """An agent loop's run, or a plan's (its steps are agent sub-runs)."""
     status: RunStatus = "running"
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
     output: str | None = None
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
@@ -55,6 +70,8 @@ class ModelCalled:
     step: int
     response: ModelResponse
     _: KW_ONLY
+    sealed: str | None = None
+    """Secret tool arguments of the reply, encrypted with the operator's key (see hooks)."""
     kind: Literal["model_called"] = "model_called"
     time: str = field(default_factory=utc_now)
 
@@ -68,6 +85,8 @@ class ToolStarted:
     _: KW_ONLY
     idempotency_key: str
     idempotent: bool = False
+    sealed: str | None = None
+    """The call's secret arguments, encrypted with the operator's key; `call` has them `***`."""
     kind: Literal["tool_started"] = "tool_started"
     time: str = field(default_factory=utc_now)
 
@@ -96,18 +115,24 @@ class RunRecord:
     events: tuple[ModelCalled | ToolStarted | ToolFinished, ...]
 
     def finished_tools(self) -> dict[str, ToolResult]:
-        """Results of completed tool calls, by idempotency key."""
-        started = {e.call.id: e for e in self.events if isinstance(e, ToolStarted)}
+        """Results of completed tool calls, by idempotency key (paired by step and call id)."""
+        started = {(e.step, e.call.id): e for e in self.events if isinstance(e, ToolStarted)}
         done: dict[str, ToolResult] = {}
         for event in self.events:
-            if isinstance(event, ToolFinished) and event.result.call_id in started:
-                done[started[event.result.call_id].idempotency_key] = event.result
+            if isinstance(event, ToolFinished):
+                start = started.get((event.step, event.result.call_id))
+                if start is not None:
+                    done[start.idempotency_key] = event.result
         return done
 
     def unfinished_tools(self) -> list[ToolStarted]:
         """Tool calls that started and never recorded a result (the process died mid-call)."""
-        finished = {e.result.call_id for e in self.events if isinstance(e, ToolFinished)}
-        return [e for e in self.events if isinstance(e, ToolStarted) and e.call.id not in finished]
+        finished = {(e.step, e.result.call_id) for e in self.events if isinstance(e, ToolFinished)}
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ToolStarted) and (e.step, e.call.id) not in finished
+        ]
 
 
 class RunStore(Protocol):

@@ -9,6 +9,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
+from mainspring.hooks import RunScope, Source
 from mainspring.tokens import Tokenizer
 from mainspring.tools.policy import ToolPolicy
 
@@ -39,6 +40,9 @@ class ApprovalRequest:
     """The validated arguments, with secret parameters redacted."""
     principal: Principal
     run_id: str | None
+    _: KW_ONLY
+    provenance: tuple[Source, ...] = ()
+    """The tool results in the model's context when it asked for this call."""
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[bool] | bool]
@@ -47,7 +51,12 @@ Approver = Callable[[ApprovalRequest], Awaitable[bool] | bool]
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Per-call facts the executor needs: who calls, in which run, and who approves."""
+    """Per-call facts the executor needs: who calls, in which run, and who approves.
+
+    `deps` are the run's dependencies (credentials, clients): a tool that declares a
+    `CallContext` parameter reads them there, so the model never sees them in the schema and
+    they reach no record.
+    """
 
     _: KW_ONLY
     principal: Principal = ANONYMOUS
@@ -57,6 +66,10 @@ class CallContext:
     """Stable across retries of the same call; tools with side effects may de-duplicate on it."""
     tokenizer: Tokenizer | None = None
     """The model's tokenizer, for capping tool output in its tokens; None: the default BPE."""
+    deps: Any = None
+    """The run's dependencies (`Agent(deps=...)`), for tools only: never shown, never recorded."""
+    scope: RunScope | None = field(default=None, repr=False)
+    """The run this call belongs to: its observers, step and provenance (set by the loop)."""
 
 
 class ArgumentValidator(Protocol):

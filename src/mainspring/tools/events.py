@@ -1,8 +1,8 @@
 """Structured events, one per executed tool call, delivered to pluggable sinks.
 
-The executor emits a `ToolCallEvent` after every call, whatever its outcome. Sinks are small:
-`emit` and `aclose`. The JSON-lines sink batches writes off the event loop; the tamper-evident
-audit log is one more sink.
+A sink is a small subscriber of the hooks surface: `SinkHooks` turns each finished
+`ToolCallRecord` (already redacted and sanitised) into a flat `ToolCallEvent` for `emit`.
+Sinks are small: `emit` and `aclose`. The JSON-lines sink batches writes off the event loop.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import anyio
 from pydantic_core import to_jsonable_python
 
+from mainspring.hooks import Hooks, ToolCallRecord
 from mainspring.messages import ToolErrorKind
 
 
@@ -36,6 +37,30 @@ class ToolCallEvent:
     latency_ms: float
     cached: bool
     tool_hash: str | None
+    step: int = 0
+    provenance: tuple[dict[str, str], ...] = ()
+    """`{"call_id", "tool"}` of the tool results in the model's context at this call."""
+
+    @classmethod
+    def from_record(cls, record: ToolCallRecord) -> ToolCallEvent:
+        """The flat event of a finished call's record."""
+        result = record.result
+        assert result is not None  # sinks only see finished calls
+        return cls(
+            time=dt.datetime.fromisoformat(record.time),
+            run_id=record.run_id,
+            principal=record.principal or "",
+            tool=record.call.name,
+            call_id=record.call.id,
+            arguments=record.call.arguments,
+            ok=result.ok,
+            error_kind=None if result.error is None else result.error.kind,
+            latency_ms=result.latency_ms,
+            cached=result.cached,
+            tool_hash=record.tool_hash,
+            step=record.step,
+            provenance=tuple({"call_id": p.call_id, "tool": p.tool} for p in record.provenance),
+        )
 
     def to_json(self) -> str:
         """One JSON line."""
@@ -54,6 +79,17 @@ class EventSink(Protocol):
     async def aclose(self) -> None:
         """Flush and release resources."""
         ...
+
+
+class SinkHooks(Hooks):
+    """Feeds an `EventSink` from the hooks surface: one event per finished tool call."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    async def tool_finished(self, record: ToolCallRecord) -> None:
+        """Emit the call's event."""
+        await self.sink.emit(ToolCallEvent.from_record(record))
 
 
 class JsonlEventSink:

@@ -1,20 +1,24 @@
-"""Runs tool calls through the guards. Never raises for a tool's fault: failures are results."""
+"""Runs tool calls through the guards. Never raises for a tool's fault: failures are results.
+
+Every call is announced on the hooks surface (`mainspring.hooks`) before it runs and after it
+ends: the run's observers when the call belongs to a run (`CallContext.scope`), else the
+executor's own (`hooks=`, and `sinks=` for `EventSink`s).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from pydantic_core import to_json
 
+from mainspring.clock import utc_now
 from mainspring.errors import (
     BackendError,
     InvalidArgumentsError,
@@ -22,9 +26,10 @@ from mainspring.errors import (
     ToolCallError,
     ToolNotFoundError,
 )
+from mainspring.hooks import Hooks, Observers, ToolCallRecord
 from mainspring.messages import ToolCall, ToolError, ToolResult
 from mainspring.tools.base import CallContext, Tool
-from mainspring.tools.events import EventSink, ToolCallEvent
+from mainspring.tools.events import EventSink, SinkHooks
 from mainspring.tools.guards import Guard, Handler, Invocation, build_chain, default_guards
 from mainspring.tools.output import DEFAULT_MAX_RESULT_TOKENS, prepare
 from mainspring.tools.policy import check_max_result_tokens
@@ -32,26 +37,7 @@ from mainspring.tools.registry import ToolRegistry
 
 _DEFAULT_CONTEXT = CallContext()
 logger = logging.getLogger("mainspring.tools")
-
-
-def parse_arguments(raw: dict[str, Any] | str) -> dict[str, Any]:
-    """Accept a dict or a JSON object text; anything else is `InvalidArgumentsError`."""
-    if isinstance(raw, dict):
-        return raw
-    text = raw.strip() or "{}"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgumentsError(
-            f"arguments are not valid JSON ({exc.msg} at position {exc.pos}); "
-            'send a JSON object such as {"name": value}'
-        ) from None
-    if not isinstance(value, dict):
-        raise InvalidArgumentsError(
-            f"arguments must be a JSON object, got {type(value).__name__}; "
-            'send {"parameter": value, ...}'
-        )
-    return value
+_T = TypeVar("_T")
 
 
 def to_content(value: Any) -> str:
@@ -98,12 +84,33 @@ def _classify(exc: Exception, name: str) -> ToolError:
     )
 
 
+async def gather_bounded(coros: Sequence[Awaitable[_T]], limit: int) -> list[_T]:
+    """Await all, at most `limit` at once, results in order: the one concurrency bound."""
+    if len(coros) == 1:
+        return [await coros[0]]
+    results: list[Any] = [None] * len(coros)
+    pending = iter(enumerate(coros))
+
+    # A pool of workers pulling from one iterator bounds concurrency without a semaphore;
+    # asyncio's TaskGroup starts tasks ~6x faster than anyio's (bench/tools.py).
+    async def worker() -> None:
+        for index, coro in pending:
+            results[index] = await coro
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(len(coros), max(1, limit))):
+            group.create_task(worker())
+    return results
+
+
 class ToolExecutor:
     """Executes `ToolCall`s against a registry, through the guards, and reports every call.
 
     Args:
         registry: where tools, their shared guard state and their statistics live.
         sinks: receive one `ToolCallEvent` per call (e.g. `JsonlEventSink`).
+        hooks: subscribers to the hooks surface (e.g. `AuditSink`) for calls made outside a run;
+            inside an agent's run, the agent's observers (its `audit=` and `hooks=`) apply.
         guards: the guard chain, outermost first; `default_guards(...)` when omitted.
         default_timeout: seconds for tools that declare no timeout (None: unbounded). It also
             bounds the guards' backend waits (e.g. Redis) of those tools.
@@ -116,7 +123,8 @@ class ToolExecutor:
         self,
         registry: ToolRegistry,
         *,
-        sinks: Sequence[EventSink] = (),
+        sinks: Sequence[EventSink | Hooks] = (),
+        hooks: Sequence[Hooks] = (),
         guards: Sequence[Guard] | None = None,
         default_timeout: float | None = 60.0,
         max_concurrency: int = 16,
@@ -125,6 +133,11 @@ class ToolExecutor:
         check_max_result_tokens(max_result_tokens)
         self.registry = registry
         self.sinks = tuple(sinks)
+        self.hooks: tuple[Hooks, ...] = (
+            *hooks,
+            *(s if isinstance(s, Hooks) else SinkHooks(s) for s in self.sinks),
+        )
+        self.observers = Observers(self.hooks, secrets_of=self.secrets_of)
         self.max_concurrency = max_concurrency
         self.max_result_tokens = max_result_tokens
         self.default_timeout = default_timeout
@@ -135,6 +148,11 @@ class ToolExecutor:
         )
         self._chains: dict[str, tuple[Tool, Handler]] = {}
         self._version = registry.version
+
+    def secrets_of(self, name: str) -> frozenset[str]:
+        """The secret parameters of the tool called `name` (none for unknown tools)."""
+        tool = self.registry.lookup(name)
+        return tool.policy.secrets if tool is not None else frozenset()
 
     def _chain(self, tool: Tool) -> Handler:
         if self._version != self.registry.version:
@@ -157,13 +175,29 @@ class ToolExecutor:
 
     async def execute(self, call: ToolCall, ctx: CallContext = _DEFAULT_CONTEXT) -> ToolResult:
         """Run one call through the guards and return its result; never raises for the tool."""
+        observers = ctx.scope.observers if ctx.scope is not None else self.observers
+        record: ToolCallRecord | None = None
+        if observers.hooks:
+            record = _record(call, ctx, self.registry.lookup(call.name))
+            try:
+                record = await observers.tool_started(record)
+            except Exception as exc:  # nothing ran: the record could not be written first
+                message = f"not run: its start could not be recorded ({type(exc).__name__}: {exc})"
+                refused = ToolResult(
+                    call.id, False, message, error=ToolError("internal", message), tool=call.name
+                )
+                await observers.tool_finished(_finished(record, refused))
+                return refused
+        # The body is inline (not a helper) on purpose: it is the hot path of every call.
         start = time.perf_counter()
         invocation: Invocation | None = None
         content = ""
         error: ToolError | None = None
         try:
             tool = self._resolve(call.name)
-            invocation = Invocation(tool, call, ctx, parse_arguments(call.arguments))
+            if call.problem is not None:
+                raise InvalidArgumentsError(call.problem)
+            invocation = Invocation(tool, call, ctx, call.arguments)
             invocation.time_limit = tool.policy.timeout or self.default_timeout
             content = await self._chain(tool)(invocation)
         except ToolCallError as exc:
@@ -177,6 +211,10 @@ class ToolExecutor:
         text, raw = self._prepare(content if error is None else error.message, invocation, ctx)
         if error is not None and text != error.message:
             error = dataclasses.replace(error, message=text)
+        if call.name in self.registry:
+            self.registry.recorder(call.name).record(
+                latency_ms, None if error is None else error.kind, cached
+            )
         result = ToolResult(
             call.id,
             error is None,
@@ -187,12 +225,8 @@ class ToolExecutor:
             tool=call.name,
             raw_content=raw,
         )
-        if call.name in self.registry:
-            self.registry.recorder(call.name).record(
-                latency_ms, None if error is None else error.kind, cached
-            )
-        if self.sinks:
-            await self._emit(result, invocation, ctx)
+        if record is not None:
+            await observers.tool_finished(_finished(record, result))
         return result
 
     def _prepare(
@@ -210,45 +244,47 @@ class ToolExecutor:
         self, calls: Sequence[ToolCall], ctx: CallContext = _DEFAULT_CONTEXT
     ) -> list[ToolResult]:
         """Run calls concurrently (at most `max_concurrency` at once); results in call order."""
-        results: list[ToolResult | None] = [None] * len(calls)
-        pending = iter(enumerate(calls))
-
-        # A pool of workers pulling from one iterator bounds concurrency without a semaphore;
-        # asyncio's TaskGroup starts tasks ~6x faster than anyio's (bench/tools.py).
-        async def worker() -> None:
-            for index, call in pending:
-                results[index] = await self.execute(call, ctx)
-
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(len(calls), self.max_concurrency)):
-                group.create_task(worker())
-        return [r for r in results if r is not None]
-
-    async def _emit(
-        self, result: ToolResult, invocation: Invocation | None, ctx: CallContext
-    ) -> None:
-        if invocation is not None:
-            arguments = invocation.tool.redact(invocation.kwargs or invocation.arguments)
-            tool_hash: str | None = invocation.tool.hash
-        else:
-            arguments, tool_hash = {}, None
-        event = ToolCallEvent(
-            time=dt.datetime.now(dt.UTC),
-            run_id=ctx.run_id,
-            principal=ctx.principal.id,
-            tool=result.tool,
-            call_id=result.call_id,
-            arguments=arguments,
-            ok=result.ok,
-            error_kind=None if result.error is None else result.error.kind,
-            latency_ms=result.latency_ms,
-            cached=result.cached,
-            tool_hash=tool_hash,
-        )
-        for sink in self.sinks:
-            await sink.emit(event)
+        return await gather_bounded([self.execute(c, ctx) for c in calls], self.max_concurrency)
 
     async def aclose(self) -> None:
-        """Flush and close the sinks."""
+        """Flush and close the sinks and hooks that hold resources."""
         for sink in self.sinks:
-            await sink.aclose()
+            close = getattr(sink, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def _record(call: ToolCall, ctx: CallContext, tool: Tool | None) -> ToolCallRecord:
+    scope = ctx.scope
+    if tool is None:  # nobody can say which arguments of an unknown tool are secret: keep none
+        call = ToolCall(call.id, call.name)
+    return ToolCallRecord(
+        run_id=ctx.run_id,
+        step=scope.step if scope is not None else 0,
+        call=call,
+        principal=ctx.principal.id,
+        time=utc_now(),
+        idempotency_key=ctx.idempotency_key,
+        idempotent=tool is not None and tool.policy.idempotent,
+        tool_hash=tool.hash if tool is not None else None,
+        provenance=scope.provenance if scope is not None else (),
+        secrets=tool.policy.secrets if tool is not None else frozenset(),
+    )
+
+
+def _finished(record: ToolCallRecord, result: ToolResult) -> ToolCallRecord:
+    # A finished record is its start plus the result: same key, same redacted call.
+    return ToolCallRecord(
+        run_id=record.run_id,
+        step=record.step,
+        call=record.call,
+        principal=record.principal,
+        time=record.time,
+        idempotency_key=record.idempotency_key,
+        idempotent=record.idempotent,
+        tool_hash=record.tool_hash,
+        provenance=record.provenance,
+        result=result,
+        sealed=record.sealed,
+        secrets=record.secrets,
+    )

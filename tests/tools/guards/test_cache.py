@@ -24,7 +24,9 @@ async def test_hits_are_served_without_running_the_tool() -> None:
     executor = make(FakeClock())
     start = runs["n"]
     first = await executor.execute(ToolCall("1", "square", {"x": 4}))
-    again = await executor.execute(ToolCall("2", "square", '{"x": "4"}'))  # same once validated
+    again = await executor.execute(
+        ToolCall.from_text("2", "square", '{"x": "4"}')
+    )  # same once validated
     assert (first.content, first.cached) == ("16", False)
     assert (again.content, again.cached, again.call_id) == ("16", True, "2")
     assert runs["n"] == start + 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from mainspring.tools.base import Tool
+from typing import TYPE_CHECKING
+
 from mainspring.tools.builtin.calculator import calculator
 from mainspring.tools.builtin.clock import clock
 from mainspring.tools.builtin.python import python_tool
 from mainspring.tools.builtin.shell import shell_tool
+
+if TYPE_CHECKING:
+    from mainspring.tools.base import Tool
 
 
 def builtin_tools() -> list[Tool]:

@@ -53,6 +53,7 @@ class ApprovalGuard:
             arguments=invocation.tool.redact(invocation.kwargs),
             principal=ctx.principal,
             run_id=ctx.run_id,
+            provenance=ctx.scope.provenance if ctx.scope is not None else (),
         )
         answer = ctx.approver(request)
         approved = await answer if inspect.isawaitable(answer) else answer

@@ -15,7 +15,9 @@ from mainspring.agent.events import AgentEvent, RunFinished, ToolCallStarted
 from mainspring.agent.journal import Journal
 from mainspring.agent.loop import AgentLoop, LoopConfig
 from mainspring.agent.toolbox import Toolbox
+from mainspring.clock import utc_now
 from mainspring.errors import ModelError
+from mainspring.hooks import ToolCallRecord, redact_call
 from mainspring.messages import Message, ModelResponse, ToolCall, ToolError, ToolResult
 from mainspring.models.base import (
     Model,
@@ -25,6 +27,7 @@ from mainspring.models.base import (
     ToolDefinition,
     response_deltas,
 )
+from mainspring.models.deadline import DeadlineModel
 from mainspring.runs.base import ModelCalled, RunInfo, RunRecord, ToolFinished, ToolStarted
 from mainspring.tokens import Tokenizer, default_tokenizer
 from mainspring.tools.base import CallContext, Principal
@@ -68,12 +71,7 @@ class RecordedModel:
 
 
 def _signature(call: ToolCall) -> str:
-    args = (
-        call.arguments
-        if isinstance(call.arguments, str)
-        else json.dumps(call.arguments, sort_keys=True)
-    )
-    return f"{call.name}({args})"
+    return f"{call.name}({json.dumps(call.arguments, sort_keys=True, default=repr)})"
 
 
 @dataclass
@@ -87,14 +85,12 @@ class RecordedToolbox:
 
     def __post_init__(self) -> None:
         started = {
-            e.call.id + f"@{e.step}": e.call
-            for e in self.record.events
-            if isinstance(e, ToolStarted)
+            (e.step, e.call.id): e.call for e in self.record.events if isinstance(e, ToolStarted)
         }
         self._pending: list[tuple[str, ToolResult]] = []
         for event in self.record.events:
             if isinstance(event, ToolFinished):
-                call = started.get(event.result.call_id + f"@{event.step}")
+                call = started.get((event.step, event.result.call_id))
                 if call is not None:
                     self._pending.append((_signature(call), event.result))
 
@@ -108,9 +104,38 @@ class RecordedToolbox:
         """Replayed results are never re-run, so every call is as good as idempotent."""
         return True
 
+    def secrets_of(self, name: str) -> frozenset[str]:
+        """The real toolbox's secrets (the record already has them redacted)."""
+        if self.definitions_from is None:
+            return frozenset()
+        return self.definitions_from.secrets_of(name)
+
     async def execute(self, call: ToolCall, ctx: CallContext) -> ToolResult:
-        """The first unused recorded result for the same call, or a divergence."""
-        wanted = _signature(call)
+        """The first unused recorded result for the same call, or a divergence.
+
+        Announced on the run's observers like an executed call, so the replay's event stream
+        shows it.
+        """
+        scope = ctx.scope
+        record: ToolCallRecord | None = None
+        if scope is not None and scope.observers:
+            record = ToolCallRecord(
+                run_id=ctx.run_id,
+                step=scope.step,
+                call=call,
+                principal=ctx.principal.id,
+                time=utc_now(),
+                idempotency_key=ctx.idempotency_key,
+            )
+            record = await scope.observers.tool_started(record)
+        result = self._answer(call)
+        if scope is not None and record is not None:
+            await scope.observers.tool_finished(replace(record, result=result))
+        return result
+
+    def _answer(self, call: ToolCall) -> ToolResult:
+        # The record holds calls redacted: compare the live call the same way.
+        wanted = _signature(redact_call(call, self.secrets_of(call.name))[0])
         for index, (signature, result) in enumerate(self._pending):
             if signature == wanted:
                 del self._pending[index]
@@ -135,12 +160,14 @@ class Replay:
     def __init__(self, record: RunRecord, config: LoopConfig, *, model: Model | None = None):
         self.record = record
         self.toolbox = RecordedToolbox(record, config.toolbox if model is not None else None)
+        # A model under test still gets the run's deadline; nothing of a replay is audited.
         self.config = replace(
             config,
-            model=model or RecordedModel(record),
+            model=DeadlineModel(model) if model is not None else RecordedModel(record),
             toolbox=self.toolbox,
             memory=None,
-            auditor=None,
+            hooks=(),
+            sealer=None,
         )
         self._calls: dict[int, list[str]] = {}
         self.answer: str | None = None
