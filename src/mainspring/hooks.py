@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from mainspring.messages import (
-    Message,
     ModelResponse,
     RunKind,
     StopReason,
@@ -359,12 +358,6 @@ def clean_result(result: ToolResult) -> ToolResult:
     if content is result.content and error is result.error:
         return result
     return replace(result, content=content, error=error)
-
-
-def clean_message(message: Message) -> Message:
-    """A message whose text can be written anywhere."""
-    content = clean_text(message.content)
-    return message if content is message.content else replace(message, content=content)
 
 
 @dataclass(slots=True, kw_only=True)
