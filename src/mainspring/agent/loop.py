@@ -581,14 +581,16 @@ class AgentLoop:
 
     async def _abort(self, exc: BaseException) -> None:
         """Mark the recorded run ended by `exc` (shielded: a cancelled run is still marked)."""
-        # "failed", not "cancelled", even for a cancelled task: the run did not choose to stop,
-        # and `resume` continues a failed run (it leaves a cancelled one alone).
+        # "interrupted" for Ctrl-C or a cancelled task, "failed" for an error; never "cancelled":
+        # the run did not choose to stop, and `resume` continues both (it leaves a cancelled
+        # one alone).
+        stopped = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
         self._stop = "error"
         self._error = f"interrupted by {type(exc).__name__}: {exc}".rstrip(": ")
         with anyio.CancelScope(shield=True):
             try:
                 await self.journal.save(
-                    status="failed",
+                    status="interrupted" if stopped else "failed",
                     stop_reason=self._stop,
                     usage=self.state.usage,
                     steps=self.state.steps,
