@@ -123,6 +123,8 @@ class ToolPolicy:
     """Safe to run twice with the same arguments (lets a resumed run retry it)."""
     sandbox: Any = None
     """A sandbox the tool runs its code in (see `mainspring.sandbox`)."""
+    max_result_tokens: int | None = None
+    """Cap on the result the model sees, in tokens; None: the executor's default."""
     metadata: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
@@ -130,6 +132,10 @@ class ToolPolicy:
             raise ConfigurationError(f"timeout must be positive seconds, got {self.timeout}")
         if self.cache_ttl is not None and self.cache_ttl <= 0:
             raise ConfigurationError(f"cache_ttl must be positive seconds, got {self.cache_ttl}")
+        if self.max_result_tokens is not None and self.max_result_tokens < 1:
+            raise ConfigurationError(
+                f"max_result_tokens must be >= 1, got {self.max_result_tokens}"
+            )
 
 
 def coerce_rate_limit(value: str | RateLimit | None) -> RateLimit | None:
