@@ -13,7 +13,7 @@ from pathlib import Path
 from mainspring.errors import ConfigurationError, MissingExtraError
 
 try:
-    from pydantic import Field, ValidationError
+    from pydantic import BaseModel, Field, SecretStr, ValidationError
     from pydantic_settings import (
         BaseSettings,
         PydanticBaseSettingsSource,
@@ -27,6 +27,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "mainspring"
+
+
+class MCPKey(BaseModel):
+    """One bearer key for `mainspring mcp serve --transport http`, and the scopes it grants."""
+
+    key: SecretStr
+    scopes: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -47,6 +54,9 @@ class Settings(BaseSettings):
     event_log: Path | None = None
     """JSON-lines file of tool-call events; defaults to <data_dir>/events.jsonl."""
     default_tool_timeout: float = 60.0
+    mcp_keys: dict[str, MCPKey] = Field(default_factory=dict)
+    """Bearer keys of the MCP HTTP server by principal id, e.g. MAINSPRING_MCP_KEYS=
+    '{"alice": {"key": "...", "scopes": ["admin"]}}' (until the service's key store serves it)."""
 
     @classmethod
     def settings_customise_sources(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, memory, run, runs, tools
+from mainspring.cli import audit, demo, mcp, memory, run, runs, tools
 
 app = typer.Typer(
     name="mainspring",
@@ -19,6 +19,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
 app.add_typer(memory.app, name="memory")
+app.add_typer(mcp.app, name="mcp")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
 

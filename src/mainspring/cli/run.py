@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -25,6 +26,7 @@ from mainspring.agent import (
     ToolCallStarted,
 )
 from mainspring.audit import AuditSink, JsonlAuditLog
+from mainspring.cli.mcp import MCP_CONFIG_HELP, mcp_tools
 from mainspring.config import Settings, load_settings
 from mainspring.errors import ConfigurationError
 from mainspring.models.base import Model
@@ -156,6 +158,7 @@ def run_command(
     code: Annotated[
         bool, typer.Option("--code", help="Also offer the sandboxed python and shell tools.")
     ] = False,
+    mcp_config: Annotated[Path | None, typer.Option("--mcp-config", help=MCP_CONFIG_HELP)] = None,
 ) -> None:
     """Run the agent on a task with the built-in tools and show each step as it happens."""
     if protocol not in ("native", "react"):
@@ -165,12 +168,15 @@ def run_command(
     budget = Budget(max_iterations=max_iterations, max_cost_usd=max_cost)
     agent = make_agent(settings, chosen, protocol, budget, code=code)
     console = Console(file=sys.stdout)
-    if plan:
-        from mainspring.cli.plan_view import run_planned
+    async def main() -> RunResult:
+        async with mcp_tools(mcp_config, agent.executor.registry):
+            if plan:
+                from mainspring.cli.plan_view import run_planned
 
-        result = anyio.run(run_planned, agent, task, console)
-    else:
-        result = anyio.run(_run, agent, task, as_json, console)
+                return await run_planned(agent, task, console)
+            return await _run(agent, task, as_json, console)
+
+    result = anyio.run(main)
     if as_json:
         data = {
             "output": result.output,

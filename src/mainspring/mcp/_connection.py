@@ -15,13 +15,16 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
-import httpx2
-import mcp_types as types
-from mcp import Client, MCPError
-from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CONNECTION_CLOSED
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mainspring.mcp._sdk import (
+    CONNECTION_CLOSED,
+    MODERN_PROTOCOL_VERSIONS,
+    Client,
+    MCPError,
+    httpx2,
+    streamable_http_client,
+    types,
+)
 from mainspring.errors import MCPConnectionError, ToolCallError
 from mainspring.mcp.base import HttpTarget, MCPServerConfig, StdioTarget
 from mainspring.mcp.stdio import StderrTail, stdio_transport

@@ -17,8 +17,8 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import mcp_types as types
 
+from mainspring.mcp._sdk import types
 from mainspring.errors import (
     CircuitOpenError,
     DuplicateToolError,

@@ -17,11 +17,13 @@ from contextlib import asynccontextmanager, suppress
 
 import anyio
 import anyio.abc
-import mcp_types as types
-from mcp.client._transport import TransportStreams
-from mcp.os.posix.utilities import terminate_posix_process_tree
-from mcp.shared.message import SessionMessage
 
+from mainspring.mcp._sdk import (
+    SessionMessage,
+    TransportStreams,
+    terminate_posix_process_tree,
+    types,
+)
 from mainspring.mcp.base import StdioTarget
 
 logger = logging.getLogger("mainspring.mcp")
