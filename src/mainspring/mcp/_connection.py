@@ -100,7 +100,7 @@ class Connection:
             exit_stack.push_async_callback(http.aclose)
             server: Any = streamable_http_client(target.url, http_client=http)
         else:
-            server = stdio_transport(target, self.stderr, self.mark_lost)
+            server = stdio_transport(target, self.stderr, self._lost.set)
         # cache=None: the toolset keeps its own tool list and refreshes it on list_changed.
         return Client(server, mode="auto", cache=None, message_handler=self._on_message)
 
@@ -154,8 +154,7 @@ class Connection:
                 self.error = exc
                 logger.warning("MCP server %r: connection failed: %s", self.name, _describe(exc))
             finally:
-                self._client = None
-                self._ready = anyio.Event()
+                self._drop()
                 self._lost = anyio.Event()
                 self._attempted.set()
             if self._closing:
@@ -163,9 +162,17 @@ class Connection:
             await anyio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF)
 
-    def mark_lost(self) -> None:
-        """The connection is gone (EOF, crash, transport error): the supervisor reopens it."""
-        self._lost.set()
+    def _drop(self) -> None:
+        """Stop lending the current client; callers wait for the next one."""
+        self._client = None
+        if self._ready.is_set():
+            self._ready = anyio.Event()
+
+    def mark_lost(self, client: Client) -> None:
+        """`client`'s connection is gone: the supervisor reopens it (a stale client is ignored)."""
+        if client is self._client:
+            self._drop()
+            self._lost.set()
 
     def close(self) -> None:
         """Stop the supervisor after the current connection closes."""
@@ -206,7 +213,7 @@ class Connection:
             return await client.call_tool(name, arguments)
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                self.mark_lost()
+                self.mark_lost(client)
                 raise ToolCallError(
                     f"MCP server {self.name!r} closed the connection during the call "
                     "(it crashed or exited); it is being restarted: retry the call"
@@ -215,7 +222,7 @@ class Connection:
                 f"MCP server {self.name!r} refused the call: {exc.error.message}"
             ) from None
         except _LOST as exc:
-            self.mark_lost()
+            self.mark_lost(client)
             raise ToolCallError(
                 f"MCP server {self.name!r} connection failed ({_describe(exc)}); "
                 "reconnecting: retry the call"

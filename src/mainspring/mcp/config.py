@@ -54,7 +54,8 @@ class _Reader:
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         value = self.entry.get(key, default)
-        if value is not default and (isinstance(value, bool) and kind in (int, float)):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if value is not default and isinstance(value, bool) and bool not in kinds:
             raise self.fail(key, f"must be a number, got {value!r}")
         if value is not default and not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
