@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,11 +66,17 @@ def guarded_executor(settings: Settings, tools: list[Tool]) -> ToolExecutor:
     )
 
 
+CODE_SCOPE = "code"
+"""Served over MCP, the python and shell tools need this scope: running code is granted per key."""
+
+
 def _tools(code: bool) -> list[Tool]:
     tools = builtin_tools()
     if code:
         jail = detect_sandbox()
-        tools += [python_tool(jail), shell_tool(jail)]
+        for made in (python_tool(jail), shell_tool(jail)):
+            policy = replace(made.policy, scopes=made.policy.scopes | {CODE_SCOPE})
+            tools.append(replace(made, policy=policy))
     return tools
 
 
@@ -92,7 +99,7 @@ def serve_command(
     """Serve the built-in tools over MCP, every call through the guards and the audit log.
 
     Over HTTP each request needs a bearer key from the `mcp_keys` setting, which names the
-    principal and its scopes.
+    principal and its scopes; the python and shell tools need the `code` scope.
     """
     if transport not in ("stdio", "http"):
         raise typer.BadParameter(f"transport {transport!r} must be stdio or http")
@@ -118,7 +125,8 @@ def serve_command(
 
         anyio.run(run_http)
         return
-    principal = Principal("stdio", frozenset(scope or ()))
+    # Whoever starts a stdio server is local and chose --code: grant what it serves.
+    principal = Principal("stdio", frozenset(scope or ()) | ({CODE_SCOPE} if code else set()))
 
     async def run_stdio() -> None:
         async with mcp_tools(mcp_config, executor.registry):
