@@ -7,8 +7,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import service_unavailable
 
 BIN = Path(sys.executable).parent

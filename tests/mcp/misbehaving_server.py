@@ -56,37 +56,59 @@ def text(value: str, *, error: bool = False) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": value}], "isError": error}
 
 
+def _hang(_: dict[str, Any]) -> dict[str, Any] | None:
+    time.sleep(3600)
+    return None
+
+
+def _crash(_: dict[str, Any]) -> dict[str, Any] | None:
+    sys.stderr.write("about to crash\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+def _grow(_: dict[str, Any]) -> dict[str, Any]:
+    _extra_tools.append(f"extra{len(_extra_tools) + 1}")
+    send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    return text("grown")
+
+
+def _chatty(_: dict[str, Any]) -> dict[str, Any]:
+    for _line in range(1024):
+        sys.stderr.write("x" * 1023 + "\n")
+    sys.stderr.flush()
+    return text("done talking")
+
+
+def _slow(arguments: dict[str, Any]) -> dict[str, Any]:
+    time.sleep(float(arguments.get("seconds", 1)))
+    return text("slept")
+
+
+def _structured(_: dict[str, Any]) -> dict[str, Any]:
+    result = text('{"answer": 42}')
+    result["structuredContent"] = {"answer": 42}
+    return result
+
+
+HANDLERS: dict[str, Any] = {
+    "echo": lambda a: text(str(a.get("text", ""))),
+    "hang": _hang,
+    "crash": _crash,
+    "malformed": lambda a: {"content": "this should be a list", "isError": "maybe"},
+    "fail": lambda a: text("the input was wrong: try 'right'", error=True),
+    "grow": _grow,
+    "chatty": _chatty,
+    "env": lambda a: text(json.dumps(sorted(os.environ))),
+    "slow": _slow,
+    "structured": _structured,
+}
+
+
 def call(name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
-    if name == "echo":
-        return text(str(arguments.get("text", "")))
-    if name == "hang":
-        time.sleep(3600)
-        return None
-    if name == "crash":
-        sys.stderr.write("about to crash\n")
-        sys.stderr.flush()
-        os._exit(3)
-    if name == "malformed":
-        return {"content": "this should be a list", "isError": "maybe"}
-    if name == "fail":
-        return text("the input was wrong: try 'right'", error=True)
-    if name == "grow":
-        _extra_tools.append(f"extra{len(_extra_tools) + 1}")
-        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
-        return text("grown")
-    if name == "chatty":
-        for _ in range(1024):
-            sys.stderr.write("x" * 1023 + "\n")
-        sys.stderr.flush()
-        return text("done talking")
-    if name == "env":
-        return text(json.dumps(sorted(os.environ)))
-    if name == "slow":
-        time.sleep(float(arguments.get("seconds", 1)))
-        return text("slept")
-    if name == "structured":
-        result = text('{"answer": 42}')
-        result["structuredContent"] = {"answer": 42}
+    handler = HANDLERS.get(name)
+    if handler is not None:
+        result: dict[str, Any] | None = handler(arguments)
         return result
     if name.startswith("extra") or name in ("weird.name with spaces", "hidden"):
         return text(f"{name} ran")
@@ -111,7 +133,13 @@ def handle(message: dict[str, Any]) -> None:
     elif method == "tools/call":
         result = call(params.get("name", ""), params.get("arguments") or {})
         if result is None:
-            send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32602, "message": "no such tool"}})
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": ident,
+                    "error": {"code": -32602, "message": "no such tool"},
+                }
+            )
             return
     else:
         send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32601, "message": "not found"}})

@@ -19,7 +19,9 @@ from mainspring.tools import BreakerPolicy, CallContext, Principal, ToolExecutor
 from tests.mcp.conftest import MISBEHAVING
 
 
-def bad_server(name: str = "bad", env: dict[str, str] | None = None, **options: Any) -> MCPServerConfig:
+def bad_server(
+    name: str = "bad", env: dict[str, str] | None = None, **options: Any
+) -> MCPServerConfig:
     target = StdioTarget(sys.executable, (str(MISBEHAVING),), env=env or {})
     return MCPServerConfig(name, target, **options)
 
@@ -32,7 +34,9 @@ async def running(*configs: MCPServerConfig) -> AsyncIterator[tuple[MCPToolset, 
         yield toolset, ToolExecutor(registry)
 
 
-async def call(executor: ToolExecutor, name: str, args: dict[str, Any] | None = None, **ctx: Any) -> ToolResult:
+async def call(
+    executor: ToolExecutor, name: str, args: dict[str, Any] | None = None, **ctx: Any
+) -> ToolResult:
     return await executor.execute(ToolCall("c", name, args or {}), CallContext(**ctx))
 
 
@@ -94,7 +98,7 @@ async def test_the_tool_list_is_refreshed_on_list_changed() -> None:
         assert "extra1" not in executor.registry
         assert (await call(executor, "grow")).ok
         with anyio.fail_after(10):
-            while "extra1" not in executor.registry:
+            while "extra1" not in executor.registry:  # noqa: ASYNC110 - the registry has no event
                 await anyio.sleep(0.05)
         assert (await call(executor, "extra1")).content == "extra1 ran"
         assert "extra1" in {t.name for t in toolset.tools}
@@ -181,7 +185,13 @@ async def test_a_server_that_cannot_start_or_answer_fails_with_its_name() -> Non
             pass
     silent = MCPServerConfig(
         "mute",
-        StdioTarget(sys.executable, ("-c", "import sys, time; print('booting', file=sys.stderr, flush=True); time.sleep(60)")),
+        StdioTarget(
+            sys.executable,
+            (
+                "-c",
+                "import sys, time; print('booting', file=sys.stderr, flush=True); time.sleep(60)",
+            ),
+        ),
         connect_timeout=1,
     )
     with pytest.raises(MCPConnectionError, match="'mute'.*within 1s") as caught:

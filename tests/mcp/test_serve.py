@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+
+from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,10 @@ async def test_stdio_serves_the_tools_through_the_guards(tmp_path: Path, mode: s
         assert not ok.is_error and text(ok) == "391"
         invalid = await client.call_tool("calculator", {"expr": "1"})
         assert invalid.is_error and "expression" in text(invalid)
-        assert invalid.meta is not None and invalid.meta["mainspring/error_kind"] == "invalid_arguments"
+        assert (
+            invalid.meta is not None
+            and invalid.meta["mainspring/error_kind"] == "invalid_arguments"
+        )
         missing = await client.call_tool("nope", {})
         assert missing.is_error and "no tool named 'nope'" in text(missing)
         # The session survived every refusal.
@@ -80,7 +84,8 @@ def http_server(tmp_path: Path) -> Iterator[str]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 assert process.stderr is not None
-                raise AssertionError(f"server did not start: {process.stderr.read().decode()}")
+                output = process.stderr.read().decode()
+                raise AssertionError(f"server did not start: {output}") from None
             time.sleep(0.1)
     yield f"http://127.0.0.1:{port}/mcp"
     process.terminate()
@@ -89,9 +94,7 @@ def http_server(tmp_path: Path) -> Iterator[str]:
     process.stderr.close()
 
 
-def client_with(
-    url: str, key: str | None, mode: str = "auto"
-) -> tuple[Client, httpx2.AsyncClient]:
+def client_with(url: str, key: str | None, mode: str = "auto") -> tuple[Client, httpx2.AsyncClient]:
     headers = {} if key is None else {"Authorization": f"Bearer {key}"}
     http = httpx2.AsyncClient(headers=headers)
     return Client(streamable_http_client(url, http_client=http), mode=mode), http
@@ -105,7 +108,9 @@ async def test_http_refuses_a_missing_or_unknown_key(http_server: str, key: str 
             async with client:
                 pass
     assert caught.value is not None
-    response = httpx2.post(http_server, json={}, headers={} if key is None else {"Authorization": f"Bearer {key}"})
+    response = httpx2.post(
+        http_server, json={}, headers={} if key is None else {"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 401
     assert "bearer" in response.json()["message"]
 

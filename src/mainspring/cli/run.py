@@ -168,6 +168,7 @@ def run_command(
     budget = Budget(max_iterations=max_iterations, max_cost_usd=max_cost)
     agent = make_agent(settings, chosen, protocol, budget, code=code)
     console = Console(file=sys.stdout)
+
     async def main() -> RunResult:
         async with mcp_tools(mcp_config, agent.executor.registry):
             if plan:

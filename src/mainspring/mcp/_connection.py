@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from mainspring.errors import MCPConnectionError, ToolCallError
 from mainspring.mcp._sdk import (
     CONNECTION_CLOSED,
     MODERN_PROTOCOL_VERSIONS,
@@ -25,7 +26,6 @@ from mainspring.mcp._sdk import (
     streamable_http_client,
     types,
 )
-from mainspring.errors import MCPConnectionError, ToolCallError
 from mainspring.mcp.base import HttpTarget, MCPServerConfig, StdioTarget
 from mainspring.mcp.stdio import StderrTail, stdio_transport
 
@@ -122,7 +122,9 @@ class Connection:
     async def _serve_once(self) -> None:
         # One scope around the whole connection: a scope that ended between entering the
         # client and leaving it would cut across the client's own task groups.
-        with anyio.CancelScope(deadline=anyio.current_time() + self.config.connect_timeout) as scope:
+        with anyio.CancelScope(
+            deadline=anyio.current_time() + self.config.connect_timeout
+        ) as scope:
             async with AsyncExitStack() as stack:
                 client = await stack.enter_async_context(self._client_for(stack))
                 scope.deadline = math.inf

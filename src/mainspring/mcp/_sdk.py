@@ -8,7 +8,6 @@ try:
     import httpx2
     import mcp_types as types
     import uvicorn
-    from mcp import Client, MCPError
     from mcp.client._transport import TransportStreams
     from mcp.client.streamable_http import streamable_http_client
     from mcp.os.posix.utilities import terminate_posix_process_tree
@@ -17,6 +16,8 @@ try:
     from mcp.shared.message import SessionMessage
     from mcp_types import CONNECTION_CLOSED
     from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    from mcp import Client, MCPError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("MCP servers and clients", "mcp") from exc
 

@@ -100,7 +100,7 @@ class MCPServerConfig:
 
     @property
     def transport(self) -> str:
-        """"stdio" or "http", for messages and listings."""
+        """Either "stdio" or "http", for messages and listings."""
         return "stdio" if isinstance(self.target, StdioTarget) else "http"
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from mainspring.mcp._sdk import types
 from mainspring.errors import (
     CircuitOpenError,
     DuplicateToolError,
@@ -29,6 +28,7 @@ from mainspring.errors import (
 )
 from mainspring.mcp._connection import Connection
 from mainspring.mcp._data import clean_description, clean_schema, model_name
+from mainspring.mcp._sdk import types
 from mainspring.mcp.base import MCPServerConfig, ToolOverride
 from mainspring.tools.base import Tool
 from mainspring.tools.decorator import tool_from_schema
@@ -278,7 +278,6 @@ class MCPToolset:
         for name in set(old) - set(fresh):
             if name in registry:
                 registry.unregister(name)
-        for name, made in fresh.items():
+        for made in fresh.values():
             registry.register(made, replace=True)
         logger.info("MCP server %r: %d tools after refresh", conn.name, len(fresh))
-

@@ -101,14 +101,10 @@ class _Reader:
 
 def _expand(values: dict[str, str], environ: Mapping[str, str], reader: _Reader, key: str) -> None:
     for name, value in values.items():
-
-        def sub(match: re.Match[str]) -> str:
-            variable = match.group(1)
-            if variable not in environ:
-                raise reader.fail(key, f"uses ${{{variable}}} in {name!r}, which is not set")
-            return environ[variable]
-
-        values[name] = _VARIABLE.sub(sub, value)
+        missing = [v for v in _VARIABLE.findall(value) if v not in environ]
+        if missing:
+            raise reader.fail(key, f"uses ${{{missing[0]}}} in {name!r}, which is not set")
+        values[name] = _VARIABLE.sub(lambda m: environ[m.group(1)], value)
 
 
 def _unknown(keys: Any, allowed: set[str], reader: _Reader) -> None:
@@ -166,7 +162,9 @@ def _overrides(reader: _Reader) -> dict[str, ToolOverride]:
     return found
 
 
-def parse_server(name: str, entry: Mapping[str, Any], environ: Mapping[str, str]) -> MCPServerConfig:
+def parse_server(
+    name: str, entry: Mapping[str, Any], environ: Mapping[str, str]
+) -> MCPServerConfig:
     """One `mcpServers` entry as an `MCPServerConfig`."""
     reader = _Reader(name, entry)
     _unknown(entry, _SERVER_KEYS, reader)

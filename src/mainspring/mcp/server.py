@@ -9,7 +9,6 @@ protocol error or a dropped session: an MCP client's model can read it and act.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,7 +58,9 @@ def build_server(
     """
     registry = executor.registry
 
-    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def list_tools(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         who = _principal(ctx, principal)
         return types.ListToolsResult(
             tools=[
@@ -73,7 +74,9 @@ def build_server(
         call_id = f"mcp-{ctx.request_id}" if ctx.request_id is not None else "mcp"
         call = ToolCall(call_id, params.name, dict(params.arguments or {}))
         result = await executor.execute(call, CallContext(principal=who, approver=approver))
-        return _result(result.content, result.ok, None if result.error is None else result.error.kind)
+        return _result(
+            result.content, result.ok, None if result.error is None else result.error.kind
+        )
 
     def input_schema(tool_name: str) -> dict[str, Any] | None:
         found = registry.lookup(tool_name)
@@ -107,6 +110,7 @@ class BearerAuth:
         self.verifier = verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse with 401 or pass the request on with the key's principal in the scope."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

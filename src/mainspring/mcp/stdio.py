@@ -127,7 +127,8 @@ async def _stop(process: anyio.abc.Process) -> None:
     with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
         await process.stdin.aclose()
     with anyio.move_on_after(_GRACE_SECONDS):
-        while process.returncode is None:
+        # Polled, not process.wait(): that also waits for EOF on pipes a grandchild may hold.
+        while process.returncode is None:  # noqa: ASYNC110
             await anyio.sleep(0.02)
     if process.returncode is None:
         await terminate_posix_process_tree(process, _GRACE_SECONDS)
