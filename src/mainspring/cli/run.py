@@ -170,12 +170,18 @@ def run_command(
     console = Console(file=sys.stdout)
 
     async def main() -> RunResult:
-        async with mcp_tools(mcp_config, agent.executor.registry):
-            if plan:
-                from mainspring.cli.plan_view import run_planned
+        try:
+            async with mcp_tools(mcp_config, agent.executor.registry):
+                if plan:
+                    from mainspring.cli.plan_view import run_planned
 
-                return await run_planned(agent, task, console)
-            return await _run(agent, task, as_json, console)
+                    return await run_planned(agent, task, console)
+                return await _run(agent, task, as_json, console)
+        finally:
+            # HTTP models hold a connection pool; close it in the loop that opened it.
+            close = getattr(chosen, "aclose", None)
+            if close is not None:
+                await close()
 
     result = anyio.run(main)
     if as_json:
