@@ -78,13 +78,10 @@ def test_a_bad_mcp_config_is_a_usage_error(data_dir: Path, tmp_path: Path) -> No
     path.write_text('{"mcpServers": {"x": {"command": "/nonexistent/server"}}}')
     result = runner.invoke(app, ["tools", "list", "--mcp-config", str(path)])
     assert result.exit_code == 2 and "MCP server 'x'" in result.output
-    path.write_text(
-        '{"mcpServers": {"calc": {"command": "%s", "args": ["%s"]}}}'
-        % (sys.executable, MISBEHAVING)
-    )
-    clash = tmp_path / "clash.json"
-    clash.write_text(path.read_text())
-    assert runner.invoke(app, ["tools", "list", "--mcp-config", str(clash)]).exit_code == 0
+    twice = {"command": sys.executable, "args": [str(MISBEHAVING)]}
+    path.write_text(json.dumps({"mcpServers": {"one": twice, "two": twice}}))
+    clash = runner.invoke(app, ["tools", "list", "--mcp-config", str(path)])
+    assert clash.exit_code == 2 and "collides" in clash.output and "prefix" in clash.output
 
 
 @pytest.fixture
