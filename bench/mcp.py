@@ -18,12 +18,12 @@ from pathlib import Path
 
 import anyio
 import httpx2
-from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from mainspring.mcp import HttpTarget, MCPServerConfig, MCPToolset, StdioTarget
 from mainspring.messages import ToolCall
 from mainspring.tools import InMemoryEventSink, ToolExecutor, ToolRegistry
+from mcp import Client, StdioServerParameters
 
 SERVER = str(Path(__file__).parent / "_mcp_echo_server.py")
 # -I: the script's directory (bench/, which holds this mcp.py) must not shadow the SDK.
@@ -77,7 +77,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _http() -> tuple[float, float]:
+async def _http(url: str) -> tuple[float, float]:
+    async with (
+        httpx2.AsyncClient() as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        return await _compare(client, MCPServerConfig("bench", HttpTarget(url)))
+
+
+def _run_http() -> tuple[float, float]:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, *ARGS, "http", str(port)],
@@ -91,12 +99,7 @@ async def _http() -> tuple[float, float]:
                 break
             except OSError:
                 time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}/mcp"
-        async with (
-            httpx2.AsyncClient() as http,
-            Client(streamable_http_client(url, http_client=http)) as client,
-        ):
-            return await _compare(client, MCPServerConfig("bench", HttpTarget(url)))
+        return anyio.run(_http, f"http://127.0.0.1:{port}/mcp")
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -109,7 +112,7 @@ def _row(label: str, bare: float, ours: float) -> str:
 
 def main() -> str:
     stdio = anyio.run(_stdio)
-    http = anyio.run(_http)
+    http = _run_http()
     return "\n".join(
         [
             "## MCP client overhead (`bench/mcp.py`)",
