@@ -44,24 +44,35 @@ async def test_a_modern_stdio_server_announces_changes_through_listen() -> None:
     )
 
 
-@pytest.fixture
-def http_url() -> Iterator[str]:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def start_http(port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, str(MODERN), "http", str(port)], stderr=subprocess.DEVNULL
+        [sys.executable, str(MODERN), "http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
+            return process
         except OSError:
             assert process.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
+
+
+@pytest.fixture
+def http_url() -> Iterator[str]:
+    port = free_port()
+    process = start_http(port)
     yield f"http://127.0.0.1:{port}/mcp"
-    process.terminate()
+    # kill, not terminate: uvicorn's graceful stop would wait for open listen streams.
+    process.kill()
     process.wait(timeout=10)
 
 
@@ -71,10 +82,31 @@ async def test_a_streamable_http_server(http_url: str) -> None:
     )
 
 
+async def test_an_http_server_that_goes_away_is_reconnected() -> None:
+    port = free_port()
+    process = start_http(port)
+    registry = ToolRegistry()
+    config = MCPServerConfig("remote", HttpTarget(f"http://127.0.0.1:{port}/mcp"))
+    try:
+        async with MCPToolset([config]) as toolset:
+            toolset.register(registry)
+            executor = ToolExecutor(registry)
+            assert (await executor.execute(ToolCall("1", "add", {"a": 1, "b": 1}))).ok
+            process.kill()
+            process.wait(timeout=10)
+            lost = await executor.execute(ToolCall("2", "add", {"a": 1, "b": 1}))
+            assert lost.error is not None and "reconnecting" in lost.content
+            process = await anyio.to_thread.run_sync(start_http, port)
+            back = await executor.execute(ToolCall("3", "add", {"a": 1, "b": 1}))
+            assert back.ok, back.content
+            assert toolset.connection("remote").connects == 2
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
 async def test_an_http_server_that_is_not_there_fails_with_its_name() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = MCPServerConfig(
         "absent", HttpTarget(f"http://127.0.0.1:{port}/mcp"), connect_timeout=5
     )

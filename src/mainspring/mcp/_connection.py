@@ -69,6 +69,12 @@ class Connection:
         """The server's configured name."""
         return self.config.name
 
+    @property
+    def _recovery(self) -> str:
+        if isinstance(self.config.target, StdioTarget):
+            return "it is being restarted"
+        return "reconnecting"
+
     def failure(self) -> MCPConnectionError:
         """The last connection error as a message naming the server (with its stderr tail)."""
         reason = "not connected" if self.error is None else _describe(self.error)
@@ -190,7 +196,7 @@ class Connection:
         if self._client is None:
             raise ToolCallError(
                 f"MCP server {self.name!r} is not connected ({self.failure()}); "
-                "it is being restarted: retry later or use another tool"
+                f"{self._recovery}: retry later or use another tool"
             )
         return self._client
 
@@ -218,7 +224,7 @@ class Connection:
                 self.mark_lost(client)
                 raise ToolCallError(
                     f"MCP server {self.name!r} closed the connection during the call "
-                    "(it crashed or exited); it is being restarted: retry the call"
+                    f"(it crashed or exited); {self._recovery}: retry the call"
                 ) from None
             raise ToolCallError(
                 f"MCP server {self.name!r} refused the call: {exc.error.message}"
