@@ -34,8 +34,11 @@ $(STAMP): pyproject.toml Makefile
 	# pull a multi-GB CUDA build); the embeddings extra then finds it satisfied.
 	$(PY) -m pip install --quiet 'torch==2.13.0'
 	$(PY) -m pip install --quiet -e '.[dev,embeddings]'
-	# mcp-server-fetch's readabilipy runs `npm install` on first use; do it now, not in a test.
-	$(PY) -c "from readabilipy.simple_json import have_node; assert have_node(), 'need node+npm'"
+	# mcp-server-fetch's readabilipy runs `npm install` on first use; do it now, not in a test
+	# (Node.js from apt when missing and we are root, as in CI).
+	command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	$(PY) -c "from readabilipy.simple_json import have_node; assert have_node(), 'readabilipy needs node and npm'"
 	touch $@
 
 install: $(STAMP) $(SYSTEM_STAMP) ## create .venv and install mainspring with everything the tests need
