@@ -122,3 +122,10 @@ def test_run_offers_mcp_tools_to_the_model(
     assert "time_get_current_time" in {t["function"]["name"] for t in first["tools"]}
     tool_message = openai_server.requests[1].body["messages"][-1]
     assert tool_message["role"] == "tool" and "Asia/Tokyo" in tool_message["content"]
+
+
+def test_mcp_serve_usage_errors(data_dir: Path) -> None:
+    nokeys = runner.invoke(app, ["mcp", "serve", "--transport", "http"])
+    assert nokeys.exit_code == 2 and "MAINSPRING_MCP_KEYS" in nokeys.output
+    bad = runner.invoke(app, ["mcp", "serve", "--transport", "sse"])
+    assert bad.exit_code == 2 and "stdio or http" in bad.output

@@ -55,10 +55,16 @@ async def test_a_hung_server_times_out_and_opens_the_tool_and_server_breakers() 
 
 
 async def test_a_per_tool_timeout_overrides_the_servers() -> None:
-    config = bad_server(timeout=0.3, tools={"slow": ToolOverride(timeout=10)})
+    config = bad_server(
+        timeout=0.3,
+        max_result_tokens=500,
+        tools={"slow": ToolOverride(timeout=10, max_result_tokens=50)},
+    )
     async with running(config) as (toolset, executor):
         assert (await call(executor, "slow", {"seconds": 0.6})).content == "slept"
-        assert toolset.tools[0].policy.timeout == 0.3  # echo keeps the server's
+        policies = {t.name: t.policy for t in toolset.tools}
+        assert policies["echo"].timeout == 0.3  # echo keeps the server's
+        assert (policies["echo"].max_result_tokens, policies["slow"].max_result_tokens) == (500, 50)
 
 
 async def test_a_server_that_crashes_mid_call_is_restarted(tmp_path: Path) -> None:
@@ -173,7 +179,7 @@ async def test_collisions_are_errors_unless_a_prefix_separates_them() -> None:
     async with MCPToolset([bad_server()]) as toolset:
         with pytest.raises(DuplicateToolError, match="prefix"):
             toolset.register(registry)
-    with pytest.raises(MCPConfigError, match="built-in"):
+    with pytest.raises(MCPConfigError, match="registered tool"):
         async with MCPToolset([bad_server()], reserved=["echo"]):
             pass
 

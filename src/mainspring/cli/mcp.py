@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,31 +107,34 @@ def serve_command(
     settings = load_settings()
     executor = guarded_executor(settings, _tools(code))
     if transport == "http":
-        if not settings.mcp_keys:
-            raise typer.BadParameter(
-                "the HTTP transport needs at least one key: set MAINSPRING_MCP_KEYS="
-                '\'{"alice": {"key": "<secret>", "scopes": []}}\' or mcp_keys in mainspring.toml'
-            )
-        verifier = mcp.StaticKeyVerifier(
-            {
-                k.key.get_secret_value(): Principal(pid, frozenset(k.scopes))
-                for pid, k in settings.mcp_keys.items()
-            }
-        )
+        verifier = _verifier(settings)
         sys.stderr.write(f"mainspring MCP server on http://{host}:{port}/mcp\n")
+        serve = partial(_lazy("serve_http"), executor, verifier, host=host, port=port)
+    else:
+        # Whoever starts a stdio server is local and chose --code: grant what it serves.
+        granted = frozenset(scope or ()) | ({CODE_SCOPE} if code else set())
+        serve = partial(_lazy("serve_stdio"), executor, principal=Principal("stdio", granted))
 
-        async def run_http() -> None:
+    async def run() -> None:
+        try:
             async with mcp_tools(mcp_config, executor.registry):
-                await _lazy("serve_http")(executor, verifier, host=host, port=port)
+                await serve()
+        finally:
+            await executor.aclose()
 
-        anyio.run(run_http)
-        return
-    # Whoever starts a stdio server is local and chose --code: grant what it serves.
-    principal = Principal("stdio", frozenset(scope or ()) | ({CODE_SCOPE} if code else set()))
+    anyio.run(run)
 
-    async def run_stdio() -> None:
-        async with mcp_tools(mcp_config, executor.registry):
-            await _lazy("serve_stdio")(executor, principal=principal)
-        await executor.aclose()
 
-    anyio.run(run_stdio)
+def _verifier(settings: Settings) -> Any:
+    """Keys from the `mcp_keys` setting (the service's key store can replace this)."""
+    if not settings.mcp_keys:
+        raise typer.BadParameter(
+            "the HTTP transport needs at least one key: set MAINSPRING_MCP_KEYS="
+            '\'{"alice": {"key": "<secret>", "scopes": []}}\' or mcp_keys in mainspring.toml'
+        )
+    return mcp.StaticKeyVerifier(
+        {
+            k.key.get_secret_value(): Principal(pid, frozenset(k.scopes))
+            for pid, k in settings.mcp_keys.items()
+        }
+    )

@@ -111,6 +111,7 @@ class MCPToolset:
         if len(set(names)) != len(names):
             raise MCPConfigError(f"MCP server names must be unique, got {names}")
         self._backend: BreakerBackend = backend or InMemoryBackend()
+        self._backend_given = backend is not None
         self._reserved = set(reserved)
         self._connections = {s.name: Connection(s, self._refresh) for s in self.servers}
         self._tools: dict[str, dict[str, Tool]] = {s.name: {} for s in self.servers}
@@ -178,14 +179,15 @@ class MCPToolset:
         ours = {t.name for t in self.tools}
         self._reserved |= {t.name for t in registry if t.name not in ours}
         self._registry = registry
-        self._backend = registry.backend
+        if not self._backend_given:  # share breaker state where the registry keeps its own
+            self._backend = registry.backend
         return self.tools
 
     def _check_collisions(self) -> None:
         seen: dict[str, str] = {}
         for server, tools in self._tools.items():
             for name in tools:
-                other = seen.get(name) or ("built-in tools" if name in self._reserved else None)
+                other = seen.get(name) or ("a registered tool" if name in self._reserved else None)
                 if other is not None:
                     raise MCPConfigError(
                         f"tool name {name!r} of MCP server {server!r} collides with {other!r}; "
