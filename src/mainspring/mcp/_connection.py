@@ -58,6 +58,7 @@ class Connection:
         self._ready = anyio.Event()
         self._lost = anyio.Event()
         self._attempted = anyio.Event()
+        self._changed = anyio.Event()
         self._closing = False
         self.error: BaseException | None = None
         """Why the last connection attempt failed (None after a success)."""
@@ -113,7 +114,7 @@ class Connection:
     async def _on_message(self, message: types.ServerNotification | Exception) -> None:
         # Handshake-era servers announce tool changes spontaneously; 2026 ones through listen.
         if isinstance(message, types.ToolListChangedNotification):
-            await self._on_change(self)
+            self._changed.set()
 
     async def _listen(self, client: Client) -> None:
         if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
@@ -121,9 +122,17 @@ class Connection:
         try:
             async with client.listen(tools_list_changed=True) as subscription:
                 async for _event in subscription:
-                    await self._on_change(self)
+                    self._changed.set()
         except Exception as exc:  # a server without listen support still works, unrefreshed
             logger.debug("MCP server %r: no tool-change subscription: %s", self.name, exc)
+
+    async def _refresher(self) -> None:
+        # Refreshing lists tools over the same connection, so it never runs inside the SDK's
+        # message handler (whose reader would wait on itself); a burst of changes is one refresh.
+        while True:
+            await self._changed.wait()
+            self._changed = anyio.Event()
+            await self._on_change(self)
 
     async def _serve_once(self) -> None:
         # One scope around the whole connection: a scope that ended between entering the
@@ -145,9 +154,10 @@ class Connection:
         self._attempted.set()
         if self.connects > 1:
             logger.info("MCP server %r reconnected", self.name)
-            await self._on_change(self)
+            self._changed.set()  # it may have come back with other tools
         async with anyio.create_task_group() as group:
             group.start_soon(self._listen, client)
+            group.start_soon(self._refresher)
             await self._lost.wait()
             group.cancel_scope.cancel()
 
