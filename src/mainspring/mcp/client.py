@@ -239,22 +239,25 @@ class MCPToolset:
                 f"{decision.state}; retry after {decision.retry_after:.1f}s or use another tool",
                 retry_after=decision.retry_after,
             )
-        success = False
         try:
             result = await conn.call(tool, arguments)
-            success = True
         except ToolCallError as exc:
-            success = exc.kind not in _FAILURE_KINDS
+            await self._backend.record(
+                key, policy, success=exc.kind not in _FAILURE_KINDS, trial=decision.trial
+            )
             raise
         except Exception as exc:  # a malformed result fails validation inside the SDK
+            await self._backend.record(key, policy, success=False, trial=decision.trial)
             raise ToolCallError(
                 f"MCP server {conn.name!r} sent a result mainspring cannot read: "
                 f"{type(exc).__name__}: {str(exc)[:300]}"
             ) from None
-        finally:
-            # Shielded: a timeout cancels this task, and that timeout must still count.
+        except BaseException:
+            # Cancelled, most often by the timeout guard: shielded, so the timeout still counts.
             with anyio.CancelScope(shield=True):
-                await self._backend.record(key, policy, success=success, trial=decision.trial)
+                await self._backend.record(key, policy, success=False, trial=decision.trial)
+            raise
+        await self._backend.record(key, policy, success=True, trial=decision.trial)
         if result.is_error:
             # The server answered: it is healthy and the model can correct its call.
             raise RetryWithFeedback(str(result_content(result)) or "the tool reported an error")
