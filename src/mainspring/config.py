@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mainspring.errors import ConfigurationError, MissingExtraError
 
 try:
-    from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+    from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
     from pydantic.fields import FieldInfo
     from pydantic_settings import (
         BaseSettings,
@@ -53,6 +53,13 @@ def _default_data_dir() -> Path:
     return Path(base) / "mainspring"
 
 
+class MCPKey(BaseModel):
+    """One bearer key for `mainspring mcp serve --transport http`, and the scopes it grants."""
+
+    key: SecretStr
+    scopes: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Deployment settings. Every field can be set in mainspring.toml or as MAINSPRING_<NAME>."""
 
@@ -78,6 +85,10 @@ class Settings(BaseSettings):
     """JSON-lines file of tool-call events; default <data_dir>/events.jsonl."""
     default_tool_timeout: float = Field(default=60.0, gt=0)
     """Seconds a tool may run when it declares no timeout of its own."""
+
+    mcp_keys: dict[str, MCPKey] = Field(default_factory=dict)
+    """Bearer keys of the MCP HTTP server by principal id, e.g. MAINSPRING_MCP_KEYS=
+    '{"alice": {"key": "...", "scopes": ["admin"]}}' (until the service's key store serves it)."""
 
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -5,7 +5,8 @@ MainspringError
 ├── ConfigurationError           the developer's mistake: fix the code or the settings
 │   ├── ToolDefinitionError      a function that cannot become a tool
 │   ├── DuplicateToolError       two tools registered under one name
-│   └── MissingExtraError        an optional integration whose extra is not installed
+│   ├── MissingExtraError        an optional integration whose extra is not installed
+│   └── MCPConfigError           an MCP server configuration that cannot be used as written
 ├── ToolCallError                one tool call failed; the executor turns it into a ToolResult
 │   ├── ToolNotFoundError           kind "not_found"
 │   ├── InvalidArgumentsError       kind "invalid_arguments"
@@ -18,6 +19,7 @@ MainspringError
 │   ├── UnavailableError            kind "unavailable": a backend failed; not the tool's fault
 │   ├── InternalError               kind "internal": a bug in mainspring; not the tool's fault
 │   └── BudgetExceededError         kind "budget_exceeded": the run's tool-call budget is spent
+├── MCPConnectionError           an MCP server could not be started, reached or initialised
 ├── BackendError                 shared guard state (e.g. Redis) could not be reached
 ├── MemoryStoreError             a memory store (SQLite, PostgreSQL) failed to read or write
 ├── AuditLogError                an audit log cannot be opened or appended to safely
@@ -68,6 +70,18 @@ class MissingExtraError(ConfigurationError):
         super().__init__(f"{feature} needs the {extra!r} extra: pip install 'mainspring[{extra}]'")
         self.feature = feature
         self.extra = extra
+
+
+class MCPConfigError(ConfigurationError):
+    """An MCP server configuration (an `mcpServers` file or spec) is wrong; names the server."""
+
+
+class MCPConnectionError(MainspringError):
+    """An MCP server did not start or answer `initialize` within its `connect_timeout`."""
+
+    def __init__(self, server: str, message: str) -> None:
+        super().__init__(f"MCP server {server!r}: {message}")
+        self.server = server
 
 
 class BackendError(MainspringError):

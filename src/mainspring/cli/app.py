@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, memory, run, runs, settings, tools
+from mainspring.cli import audit, demo, mcp, memory, run, runs, settings, tools
 from mainspring.cli.errors import DEBUG_KEY, ErrorHandlingGroup
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
 app.add_typer(memory.app, name="memory")
 app.add_typer(settings.app, name="config")
+app.add_typer(mcp.app, name="mcp")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
 

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -20,6 +21,7 @@ from rich.console import Console
 from mainspring.agent import Agent, Budget, RunFinished, RunResult
 from mainspring.audit import AuditSink
 from mainspring.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from mainspring.cli.mcp import MCP_CONFIG_HELP, mcp_tools
 from mainspring.cli.progress import phase, stderr_console
 from mainspring.cli.run_view import RunView, summary
 from mainspring.cli.stores import (
@@ -152,13 +154,20 @@ async def _main(settings: Settings, options: _RunOptions, view: RunView) -> RunR
         settings, chosen, options.protocol, options.budget, code=options.code, backend=backend
     )
     await load_model(chosen, stderr_console())
-    if options.plan:
-        from mainspring.cli.plan_view import run_planned
+    try:
+        async with mcp_tools(options.mcp_config, agent.executor.registry):
+            if options.plan:
+                from mainspring.cli.plan_view import run_planned
 
-        # With --json the plan view is silent: stdout is the one JSON document.
-        console = Console(quiet=True) if view.quiet else view.console
-        return await run_planned(agent, options.task, console, seen=view)
-    return await _run(agent, options.task, view)
+                # With --json the plan view is silent: stdout is the one JSON document.
+                console = Console(quiet=True) if view.quiet else view.console
+                return await run_planned(agent, options.task, console, seen=view)
+            return await _run(agent, options.task, view)
+    finally:
+        # HTTP models hold a connection pool; close it in the loop that opened it.
+        close = getattr(chosen, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _positive(value: float | None) -> float | None:
@@ -176,6 +185,7 @@ class _RunOptions:
     budget: Budget
     plan: bool
     code: bool
+    mcp_config: Path | None = None
 
 
 def run_command(
@@ -204,6 +214,7 @@ def run_command(
     code: Annotated[
         bool, typer.Option("--code", help="Also offer the sandboxed python and shell tools.")
     ] = False,
+    mcp_config: Annotated[Path | None, typer.Option("--mcp-config", help=MCP_CONFIG_HELP)] = None,
 ) -> None:
     """Run the agent on a task with the built-in tools and show each step as it happens.
 
@@ -221,7 +232,7 @@ def run_command(
     chosen = build_model(
         model or settings.model, base_url or settings.base_url, settings_api_key(settings)
     )
-    options = _RunOptions(task, chosen, protocol, budget, plan, code)
+    options = _RunOptions(task, chosen, protocol, budget, plan, code, mcp_config)
     view = RunView(Console(file=sys.stdout), quiet=as_json)
     try:
         result = anyio.run(_main, settings, options, view)
