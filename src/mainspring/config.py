@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from mainspring.errors import ConfigurationError, MissingExtraError
 
@@ -47,6 +48,8 @@ class Settings(BaseSettings):
     event_log: Path | None = None
     """JSON-lines file of tool-call events; defaults to <data_dir>/events.jsonl."""
     default_tool_timeout: float = 60.0
+    server: dict[str, Any] = Field(default_factory=dict[str, Any])
+    """The `[server]` table, validated by `mainspring.server.ServerSettings` when serving."""
 
     @classmethod
     def settings_customise_sources(

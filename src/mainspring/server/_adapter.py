@@ -1,0 +1,149 @@
+"""Everything the service needs from the agent library, in one place.
+
+The service consumes the public surface only: `Agent`, `Agent.run_stream`, `Agent.resume`,
+the `Toolbox` protocol, `AuditSink` and the tool executor's event sinks. When the observation
+surface (hooks) changes shape, this module is the one to adapt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import asdict
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from mainspring.agent import (
+    Agent,
+    AgentEvent,
+    Budget,
+    BudgetStop,
+    ExecutorToolbox,
+    FinalAnswer,
+    ModelRequestStarted,
+    ModelResponded,
+    RunFinished,
+    RunResult,
+    RunStarted,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from mainspring.agent.loop import ModelAuditor
+from mainspring.errors import ToolNotFoundError
+from mainspring.messages import ToolCall, ToolError, ToolResult
+from mainspring.models.base import Model, ToolDefinition
+from mainspring.runs.base import RunStore
+from mainspring.tools.base import Approver, CallContext, Principal
+from mainspring.tools.executor import ToolExecutor
+
+_EVENT_TYPES: dict[type[Any], str] = {
+    RunStarted: "run_started",
+    ModelRequestStarted: "model_request_started",
+    TextDelta: "text_delta",
+    ModelResponded: "model_responded",
+    ToolCallStarted: "tool_call_started",
+    ToolCallFinished: "tool_call_finished",
+    FinalAnswer: "final_answer",
+    BudgetStop: "budget_stop",
+    RunFinished: "run_finished",
+}
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """A run's outcome as JSON, without the whole conversation."""
+    usage = result.usage
+    return {
+        "output": result.output,
+        "stop_reason": result.stop_reason,
+        "steps": result.steps,
+        "tool_calls": result.tool_calls,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": usage.cost_usd,
+        },
+        "error": result.error,
+    }
+
+
+def event_json(event: AgentEvent) -> tuple[str, dict[str, Any]]:
+    """(type, data) of one typed run event, as the event stream sends it."""
+    kind = _EVENT_TYPES[type(event)]
+    if isinstance(event, RunFinished):
+        return kind, result_json(event.result)
+    data: dict[str, Any] = to_jsonable_python(asdict(event), fallback=repr)
+    return kind, data
+
+
+def model_call_facts(event: ModelResponded) -> tuple[int, int, float]:
+    """(input tokens, output tokens, cost) of a model call, for the metrics."""
+    usage = event.response.usage
+    return usage.input_tokens, usage.output_tokens, usage.cost_usd
+
+
+class RunToolbox:
+    """The tenant's tools, narrowed to what one run asked for.
+
+    `known_not_run` names tools whose interrupted call is known never to have started its side
+    effect (it was still waiting for a human decision when the process stopped), so a resumed
+    run may ask again instead of stopping with `needs_attention`.
+    """
+
+    def __init__(
+        self,
+        executor: ToolExecutor,
+        allowed: Collection[str],
+        known_not_run: Collection[str] = (),
+    ) -> None:
+        self._inner = ExecutorToolbox(executor)
+        self._allowed = frozenset(allowed)
+        self._known_not_run = frozenset(known_not_run)
+        self.max_concurrency = self._inner.max_concurrency
+
+    async def definitions(self, principal: Principal) -> list[ToolDefinition]:
+        """The run's tools the principal may use right now."""
+        return [d for d in await self._inner.definitions(principal) if d.name in self._allowed]
+
+    def idempotent(self, name: str) -> bool:
+        """The tool's own declaration, or True for a call known never to have run."""
+        return name in self._known_not_run or self._inner.idempotent(name)
+
+    async def execute(self, call: ToolCall, ctx: CallContext) -> ToolResult:
+        """Run a call of one of the run's tools; any other name is `not_found`."""
+        if call.name not in self._allowed:
+            message = str(
+                ToolNotFoundError(
+                    f"no tool named {call.name!r} in this run; available: "
+                    + (", ".join(sorted(self._allowed)) or "none")
+                )
+            )
+            error = ToolError("not_found", message)
+            return ToolResult(call.id, False, message, error=error, tool=call.name)
+        return await self._inner.execute(call, ctx)
+
+
+def build_agent(
+    *,
+    model: Model,
+    executor: ToolExecutor,
+    toolbox: RunToolbox,
+    run_store: RunStore,
+    audit: ModelAuditor,
+    principal: Principal,
+    approver: Approver,
+    budget: Budget,
+    instructions: str | None,
+) -> Agent:
+    """The agent of one run (cheap to build: the tenant's executor and the store are shared)."""
+    return Agent(
+        model,
+        executor,
+        budget=budget,
+        instructions=instructions,
+        run_store=run_store,
+        audit=audit,
+        principal=principal,
+        approver=approver,
+        toolbox=toolbox,
+    )
