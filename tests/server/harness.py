@@ -72,11 +72,16 @@ class ThreadedServer:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 
 
+def text_of(path: Path) -> str:
+    """A small file's text (sync on purpose: the tests read their side-effects file)."""
+    return path.read_text()
+
+
 async def wait_status(
-    client: httpx.AsyncClient, run_id: str, statuses: set[str], timeout: float = 30
+    client: httpx.AsyncClient, run_id: str, statuses: set[str], seconds: float = 30
 ) -> dict[str, Any]:
     """Poll a run until its status is one of `statuses`."""
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(seconds):
         while True:
             response = await client.get(f"/v1/runs/{run_id}")
             response.raise_for_status()
@@ -87,7 +92,11 @@ async def wait_status(
 
 
 async def read_sse(
-    client: httpx.AsyncClient, path: str, *, last_id: int | None = None, stop_after: int | None = None
+    client: httpx.AsyncClient,
+    path: str,
+    *,
+    last_id: int | None = None,
+    stop_after: int | None = None,
 ) -> list[tuple[int, str, dict[str, Any]]]:
     """Read an event stream to its end (or `stop_after` events): (id, type, data) triples."""
     headers = {"Last-Event-ID": str(last_id)} if last_id is not None else {}

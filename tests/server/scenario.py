@@ -75,6 +75,14 @@ def _planned(task: str) -> list[tuple[str, dict[str, object]]]:
     return calls
 
 
+SECRET = "s3cret-token"
+"""What the model puts where a task says `@secret`: a credential that is not in the task."""
+
+
+def _fill(arguments: dict[str, object]) -> dict[str, object]:
+    return {k: SECRET if v == "@secret" else v for k, v in arguments.items()}
+
+
 def reply(request: ModelRequest) -> Reply:
     """The scenario's next step."""
     task = next(m.content for m in request.messages if m.role == "user")
@@ -82,7 +90,8 @@ def reply(request: ModelRequest) -> Reply:
     made = sum(1 for m in request.messages if m.role == "assistant" and m.tool_calls)
     if made < len(planned):
         name, arguments = planned[made]
-        return Message("assistant", tool_calls=(ToolCall(f"c{made}", name, arguments),))
+        call = ToolCall(f"c{made}", name, _fill(arguments))
+        return Message("assistant", tool_calls=(call,))
     results = [m.content for m in request.messages if m.role == "tool"]
     return f"done: {results[-1]}" if results else f"answer to {task}"
 

@@ -107,7 +107,9 @@ async def test_bad_bodies_get_clear_4xx_problems(server: ThreadedServer) -> None
         malformed = await c.post(
             "/v1/runs", content=b"{nope", headers={"content-type": "application/json"}
         )
-        not_json = await c.post("/v1/runs", content=b"task=x", headers={"content-type": "text/plain"})
+        not_json = await c.post(
+            "/v1/runs", content=b"task=x", headers={"content-type": "text/plain"}
+        )
         too_big = await c.post("/v1/runs", json={"task": "x" * 70_000})
         too_long = await c.post("/v1/runs", json={"task": "x" * 20_001})
         bad_model = await c.post("/v1/runs", json={"task": "x", "model": "openai:gpt-5"})

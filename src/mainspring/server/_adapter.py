@@ -7,7 +7,8 @@ surface (hooks) changes shape, this module is the one to adapt.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -34,7 +35,7 @@ from mainspring.errors import ToolNotFoundError
 from mainspring.messages import ToolCall, ToolError, ToolResult
 from mainspring.models.base import Model, ToolDefinition
 from mainspring.runs.base import RunStore
-from mainspring.tools.base import Approver, CallContext, Principal
+from mainspring.tools.base import Approver, CallContext, Principal, Tool
 from mainspring.tools.executor import ToolExecutor
 
 _EVENT_TYPES: dict[type[Any], str] = {
@@ -67,12 +68,32 @@ def result_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-def event_json(event: AgentEvent) -> tuple[str, dict[str, Any]]:
-    """(type, data) of one typed run event, as the event stream sends it."""
+def _redacted(call: dict[str, Any], tools: Mapping[str, Tool]) -> dict[str, Any]:
+    tool = tools.get(call["name"])
+    if tool is None or not tool.policy.secrets:
+        return call
+    arguments = call["arguments"]
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return {**call, "arguments": "<unparsable arguments withheld: the tool has secrets>"}
+    if not isinstance(arguments, dict):
+        return {**call, "arguments": "<withheld>"}
+    return {**call, "arguments": tool.redact(arguments)}
+
+
+def event_json(event: AgentEvent, tools: Mapping[str, Tool]) -> tuple[str, dict[str, Any]]:
+    """(type, data) of one typed run event, secret tool arguments redacted, as streamed."""
     kind = _EVENT_TYPES[type(event)]
     if isinstance(event, RunFinished):
         return kind, result_json(event.result)
     data: dict[str, Any] = to_jsonable_python(asdict(event), fallback=repr)
+    if isinstance(event, ToolCallStarted):
+        data["call"] = _redacted(data["call"], tools)
+    elif isinstance(event, ModelResponded):
+        message = data["response"]["message"]
+        message["tool_calls"] = [_redacted(c, tools) for c in message["tool_calls"]]
     return kind, data
 
 

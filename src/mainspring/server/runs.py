@@ -32,7 +32,7 @@ from mainspring.server.metrics import ServiceMetrics
 from mainspring.server.problems import Problem, not_found
 from mainspring.server.schemas import BudgetRequest, RunRequest
 from mainspring.server.settings import ServerSettings
-from mainspring.server.tenants import ACTIVE_STATUSES, Quotas, TenantTools
+from mainspring.server.tenants import ACTIVE_STATUSES, QuotaExceeded, Quotas, TenantTools
 from mainspring.tools.base import Principal
 
 logger = logging.getLogger("mainspring.server")
@@ -112,7 +112,10 @@ class RunService:
         """Validate, check quotas, record as queued, start in the background."""
         params, budget_left = self._params(caller, request), None
         async with self._admit:  # the count-then-insert of the concurrency quota is one step
-            budget_left = await self.quotas.check_new_run(caller.tenant)
+            try:
+                budget_left = await self.quotas.check_new_run(caller.tenant)
+            except QuotaExceeded as exc:
+                raise Problem(429, exc.message, retry_after=exc.retry_after) from None
             budget = self._budget(request.budget, *budget_left)
             params = replace(params, budget=_budget_json(budget))
             run_id = f"run_{secrets.token_hex(8)}"
@@ -348,10 +351,11 @@ class RunService:
     async def _stream(self, agent: Agent, run_id: str, params: RunParams) -> dict[str, Any]:
         """Run through `run_stream`, storing every event; returns the outcome."""
         budget = Budget(**params.budget)
+        tools = {t.name: t for t in self.tenants.tools}
         outcome: dict[str, Any] = {}
         asked = time.perf_counter()
         async for event in agent.run_stream(params.task, run_id=run_id, budget=budget):
-            kind, data = _adapter.event_json(event)
+            kind, data = _adapter.event_json(event, tools)
             await self.events.append(run_id, kind, data)
             if isinstance(event, ModelRequestStarted):
                 asked = time.perf_counter()
