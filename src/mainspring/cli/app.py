@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, memory, run, runs, tools
+from mainspring.cli import audit, demo, keys, memory, run, runs, serve, tools
 
 app = typer.Typer(
     name="mainspring",
@@ -19,8 +19,10 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(audit.app, name="audit")
 app.add_typer(runs.app, name="runs")
 app.add_typer(memory.app, name="memory")
+app.add_typer(keys.app, name="keys")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
+app.command("serve")(serve.serve_command)
 
 
 def _version(value: bool) -> None:
