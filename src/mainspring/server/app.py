@@ -20,6 +20,7 @@ from mainspring.server._db import Database
 from mainspring.server.api import api_routes
 from mainspring.server.approvals import ApprovalBook
 from mainspring.server.auth import Sessions
+from mainspring.server.dashboard import dashboard_routes
 from mainspring.server.events import EventLog
 from mainspring.server.keys import KeyStore
 from mainspring.server.metrics import ServiceMetrics
@@ -121,7 +122,7 @@ def create_app(
         state.keys.db.close()
 
     app = Starlette(
-        routes=api_routes(),
+        routes=[*api_routes(), *dashboard_routes()],
         lifespan=lifespan,
         exception_handlers={Problem: _problem, HTTPException: _http_error, 500: _crash},
     )
