@@ -19,6 +19,8 @@ from mainspring.server.schemas import DecisionRequest, RunRequest
 from mainspring.server.state import ServiceState, service
 
 _KEEPALIVE_SECONDS = 15.0
+_GRACE_SECONDS = 0.5
+_FINAL_EVENTS = frozenset({"run_finished", "run_cancelled", "run_error"})
 _APPROVAL_STATUSES = ("pending", "approved", "denied", "expired", "cancelled")
 
 
@@ -140,6 +142,8 @@ async def run_events(request: Request) -> Response:
 async def _sse(s: ServiceState, tenant: str, run_id: str, after: int) -> AsyncIterator[str]:
     try:
         idle = 0.0
+        last_type = ""
+        grace = True
         while True:
             signal = s.events.signal(run_id)
             # Status first, then events: once a terminal status is read, every event before it
@@ -147,14 +151,20 @@ async def _sse(s: ServiceState, tenant: str, run_id: str, after: int) -> AsyncIt
             status = (await s.runs.row(tenant, run_id))["status"]
             events = await s.events.read(run_id, after)
             for event in events:
-                after = event.seq
+                after, last_type = event.seq, event.type
                 data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
                 yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
             if events:
                 idle = 0.0
                 continue
             if status in ("completed", "failed", "cancelled", "needs_attention"):
-                return
+                # A cancel writes the status before its event: wait once for that last event.
+                if last_type in _FINAL_EVENTS or not grace:
+                    return
+                grace = False
+                with anyio.move_on_after(_GRACE_SECONDS):
+                    await signal.wait()
+                continue
             before = anyio.current_time()
             await s.events.wait(signal)
             idle += anyio.current_time() - before

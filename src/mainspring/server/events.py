@@ -14,8 +14,9 @@ import anyio
 
 from mainspring.server._db import Database
 
-_POLL_SECONDS = 1.0
-"""Followers also re-read this often: another replica may be the one running the run."""
+_POLL_SECONDS = 5.0
+"""Followers also re-read this often, in case another process appended (a resumed run after a
+failover); within one process every append and status change wakes them at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +53,14 @@ class EventLog:
                 (run_id, seq, type, text),
             )
             self._next[run_id] = seq
+        self.notify(run_id)
+        return seq
+
+    def notify(self, run_id: str) -> None:
+        """Wake the run's followers (after an append, or a change of the run's status)."""
         signal = self._signals.pop(run_id, None)
         if signal is not None:
             signal.set()
-        return seq
 
     def forget(self, run_id: str) -> None:
         """Drop the cached counter of a finished run (it is re-read if the run resumes)."""

@@ -334,8 +334,9 @@ class RunService:
         except Exception as exc:  # a bug or a store failure: the run fails visibly, not silently
             logger.exception("run %s failed", run_id)
             error = f"the server failed while running this run: {type(exc).__name__}: {exc}"
-            await self._finished(run_id, {"stop_reason": "error", "error": error}, "failed")
+            # The event first: a stream that reads the final status has every event before it.
             await self.events.append(run_id, "run_error", {"error": error})
+            await self._finished(run_id, {"stop_reason": "error", "error": error}, "failed")
         finally:
             self.metrics.runs_active.dec()
             self._scopes.pop(run_id, None)
@@ -415,6 +416,7 @@ class RunService:
         )
         if changed:
             self.metrics.runs.labels(final).inc()
+            self.events.notify(run_id)  # streams close once they see the final status
 
 
 def _marks(values: tuple[str, ...]) -> str:
