@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.server.harness import ThreadedServer, read_sse, wait_status
+from mainspring.errors import ModelError
+from mainspring.testing import FunctionModel
+from mainspring.testing.models import ModelRequest, Reply
+from tests.server.harness import ThreadedServer, read_sse, text_of, wait_status
+from tests.server.scenario import TOOLS, reply
 
 
 async def test_a_run_is_accepted_runs_and_reports_its_answer(server: ThreadedServer) -> None:
@@ -153,3 +158,33 @@ async def test_a_request_may_narrow_the_tools(server: ThreadedServer) -> None:
         run = await wait_status(c, run_id, {"completed"})
     assert run["tools"] == ["echo"]
     assert "no tool named 'record'" in run["output"]
+
+
+async def test_a_failed_run_resumes_from_its_record(tmp_path: Path, effects: Path) -> None:
+    calls: list[int] = []
+
+    def flaky(request: ModelRequest) -> Reply:
+        calls.append(1)
+        if len(calls) == 2:  # the call after the tool ran: the provider is down
+            raise ModelError("provider unavailable (503)")
+        return reply(request)
+
+    server = ThreadedServer(
+        tmp_path / "d", TOOLS, {"test:scenario": FunctionModel(flaky, name="test:scenario")}
+    ).start()
+    try:
+        key = await server.key("acme")
+        async with server.client(key) as c:
+            task = 'tool record {"note": "one"}'
+            run_id = (await c.post("/v1/runs", json={"task": task})).json()["id"]
+            failed = await wait_status(c, run_id, {"failed"})
+            resumed = await c.post(f"/v1/runs/{run_id}/resume")
+            run = await wait_status(c, run_id, {"completed"})
+            types = [t for _, t, _ in await read_sse(c, f"/v1/runs/{run_id}/events")]
+    finally:
+        server.stop()
+    assert "provider unavailable" in failed["error"]
+    assert resumed.status_code == 202
+    assert run["output"] == "done: recorded one"
+    assert text_of(effects) == "one\n"  # the finished tool call was not repeated
+    assert types.count("run_finished") == 2 and "run_resumed" in types
