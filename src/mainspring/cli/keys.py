@@ -11,7 +11,6 @@ import typer
 from mainspring.config import load_settings
 from mainspring.errors import ConfigurationError
 from mainspring.server import KeyStore, load_server_settings
-from mainspring.server._db import Database
 
 app = typer.Typer(
     help="Create, list and revoke API keys of `mainspring serve`.", no_args_is_help=True
@@ -20,7 +19,7 @@ app = typer.Typer(
 
 def _store() -> KeyStore:
     settings = load_server_settings(load_settings())
-    return KeyStore(Database(settings.database_path))
+    return KeyStore.open(settings.database_path)
 
 
 @app.command("create")

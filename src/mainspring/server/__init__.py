@@ -6,13 +6,13 @@ uvicorn. Needs the `server` extra.
 
 from __future__ import annotations
 
-from mainspring.errors import MissingExtraError
+from mainspring import errors as _errors
 
 try:
     import prometheus_client  # noqa: F401
     import starlette  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise MissingExtraError("the HTTP service", "server") from exc
+    raise _errors.MissingExtraError("the HTTP service", "server") from exc
 
 from mainspring.server.app import build_state, create_app
 from mainspring.server.approvals import Approval, ApprovalBook, DurableApprover

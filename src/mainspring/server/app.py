@@ -119,6 +119,8 @@ def create_app(
                 group.cancel_scope.cancel()
         await state.audit_log.aclose()
         await state.runs.run_store.aclose()
+        if backend is None:  # made here from the settings, so closed here
+            await state.tenants.backend.aclose()
         state.keys.db.close()
 
     app = Starlette(

@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mainspring.errors import ConfigurationError
 from mainspring.runs.base import utc_now
@@ -93,6 +94,14 @@ class KeyStore:
         self.db = db
         self.default_scopes = default_scopes
         """What a key created without scopes holds."""
+
+    @classmethod
+    def open(cls, path: Path, *, default_scopes: frozenset[str] = frozenset()) -> KeyStore:
+        """The keys in the service database at `path` (`ServerSettings.database_path`).
+
+        Other front ends (the MCP server) use this with `verify_principal` to accept the keys.
+        """
+        return cls(Database(path), default_scopes=default_scopes)
 
     def _caller(self, key: ApiKey) -> Caller:
         scopes = self.default_scopes if key.scopes is None else key.scopes
