@@ -270,7 +270,10 @@ class RunService:
         )
         for row in rows:
             params = RunParams.from_json(row["request"])
-            self._spawn(row["id"], row["tenant"], params, resume=row["status"] != "queued")
+            queued = row["status"] == "queued"
+            if queued:
+                self.metrics.queue_depth.inc()  # it leaves the queue when it starts
+            self._spawn(row["id"], row["tenant"], params, resume=not queued)
         return len(rows)
 
     # --- executing -------------------------------------------------------------------------
@@ -323,8 +326,11 @@ class RunService:
             with scope:
                 if not await self._set_status(run_id, "running"):
                     return  # cancelled while queued
-                agent = await self._agent(run_id, tenant, params, resume)
-                if resume and await self._has_record(run_id):
+                # A recorded run continues from its record (a restart, or a resume request that
+                # a restart interrupted); one that never started runs from the beginning.
+                recorded = await self._has_record(run_id)
+                agent = await self._agent(run_id, tenant, params, recorded)
+                if recorded:
                     await self.events.append(run_id, "run_resumed", {})
                     result = _adapter.result_json(await agent.resume(run_id))
                     await self.events.append(run_id, "run_finished", result)
