@@ -42,6 +42,9 @@ async def test_list_is_paged_newest_first(server: ThreadedServer) -> None:
     assert [r["id"] for r in first["runs"]] == ids[::-1][:2]
     assert [r["id"] for r in second["runs"]] == ids[:1]
     assert second["next_cursor"] is None
+    async with server.client(key) as c:
+        bad = await c.get("/v1/runs", params={"cursor": "x|y"})
+    assert bad.status_code == 422
 
 
 async def test_events_stream_every_typed_event_then_closes(server: ThreadedServer) -> None:

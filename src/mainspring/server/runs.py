@@ -199,20 +199,21 @@ class RunService:
         self, tenant: str, *, limit: int, cursor: str | None, status: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of the tenant's runs, newest first, and the cursor of the next page."""
-        sql, params = "SELECT * FROM runs WHERE tenant = ?", [tenant]
+        sql = "SELECT rowid AS pos, * FROM runs WHERE tenant = ?"
+        params: list[str | int] = [tenant]
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
         if cursor is not None:
-            created, _, run_id = cursor.partition("|")
-            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            params += [created, created, run_id]
-        rows = await self.db.fetchall(
-            sql + " ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit + 1]
-        )
+            # The cursor is the insertion position: unlike timestamps it never ties.
+            if not cursor.isdigit():
+                raise Problem(422, "cursor must be the next_cursor of a previous page")
+            sql += " AND rowid < ?"
+            params.append(int(cursor))
+        rows = await self.db.fetchall(sql + " ORDER BY rowid DESC LIMIT ?", [*params, limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = f"{rows[-1]['created_at']}|{rows[-1]['id']}" if more else None
+        next_cursor = str(rows[-1]["pos"]) if more else None
         return [run_view(r) for r in rows], next_cursor
 
     # --- changing --------------------------------------------------------------------------
