@@ -90,3 +90,11 @@ def test_serve_rejects_bad_tools(data_dir: Path) -> None:
     assert result.exit_code != 0 and "package.module:ATTRIBUTE" in result.output
     missing = runner.invoke(app, ["serve", "--tools", "tests.server.scenario:NOPE"])
     assert missing.exit_code != 0 and "NOPE" in missing.output
+
+
+def test_the_cli_loads_without_the_server_extra() -> None:
+    # Only `serve` and `keys` need it; every other command must keep working without it.
+    code = "import sys, mainspring.cli.app; print('mainspring.server' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

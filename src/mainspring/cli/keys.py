@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import typer
 
 from mainspring.config import load_settings
-from mainspring.errors import ConfigurationError
-from mainspring.server import KeyStore, load_server_settings
+from mainspring.errors import ConfigurationError, MissingExtraError
+
+if TYPE_CHECKING:
+    from mainspring.server import KeyStore
 
 app = typer.Typer(
     help="Create, list and revoke API keys of `mainspring serve`.", no_args_is_help=True
@@ -18,6 +20,13 @@ app = typer.Typer(
 
 
 def _store() -> KeyStore:
+    # The server extra is optional: without it only these commands fail, with an install hint.
+    try:
+        from mainspring.server import KeyStore, load_server_settings
+    except MissingExtraError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
     settings = load_server_settings(load_settings())
     return KeyStore.open(settings.database_path)
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from importlib import import_module
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mainspring.cli.run import build_model
 from mainspring.config import load_settings
-from mainspring.errors import ConfigurationError
+from mainspring.errors import ConfigurationError, MissingExtraError
 from mainspring.models.base import Model
-from mainspring.server import ServerSettings, create_app, load_server_settings
 from mainspring.tools import Tool, ToolRegistry
 from mainspring.tools.builtin import builtin_tools
+
+if TYPE_CHECKING:
+    from mainspring.server import ServerSettings
 
 
 def load_tools(spec: str) -> list[Tool]:
@@ -76,7 +78,14 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve agents over HTTP: keys, quotas, runs with live events, approvals, dashboard."""
-    import uvicorn
+    # The server extra is optional: without it only this command fails, with an install hint.
+    try:
+        import uvicorn
+
+        from mainspring.server import create_app, load_server_settings
+    except (ImportError, MissingExtraError) as exc:
+        typer.echo(str(MissingExtraError("mainspring serve", "server")), err=True)
+        raise typer.Exit(2) from exc
 
     base = load_settings()
     try:
