@@ -1,20 +1,51 @@
-"""The service's own tables in one SQLite file (WAL), reached from async code through a thread.
+"""The service's own tables: the `ServiceDatabase` protocol and its SQLite implementation.
 
-Every query that reads tenant data takes the tenant as a parameter: the helpers here have no
-"all tenants" variant except the few the operator and the startup recovery need.
+SQLite (one file, WAL, reached through a thread) is the default; `_postgres.PostgresDatabase`
+serves several replicas. Queries are written once with `?` placeholders. Every query that reads
+tenant data takes the tenant as a parameter.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
 _T = TypeVar("_T")
+Row = Mapping[str, Any]
+"""A result row, by column name."""
+
+
+class ServiceDatabase(Protocol):
+    """What the service asks of its database."""
+
+    position: str
+    """The column that orders runs by insertion (never ties, unlike timestamps)."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement; the number of rows it changed."""
+        ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """All rows of a query."""
+        ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection."""
+        ...
+
+
+def _as_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
 
 # Named, append-only migrations: a deployed database is only ever moved forward.
 _MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -85,6 +116,8 @@ _MIGRATIONS: tuple[tuple[str, str], ...] = (
 class Database:
     """One SQLite connection shared by the service, serialised by a lock, run in a thread."""
 
+    position = "rowid"
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,17 +160,18 @@ class Database:
         """One statement; returns the number of rows changed."""
         return await self.run(lambda db: db.execute(sql, params).rowcount)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """All rows of a query, as `sqlite3.Row` (by name)."""
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """All rows of a query, by column name."""
 
-        def work(db: sqlite3.Connection) -> list[sqlite3.Row]:
+        def work(db: sqlite3.Connection) -> list[Row]:
             cursor = db.execute(sql, params)
-            cursor.row_factory = sqlite3.Row
-            return cursor.fetchall()
+            cursor.row_factory = _as_dict
+            rows: list[Row] = cursor.fetchall()
+            return rows
 
         return await self.run(work)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """The first row of a query, or None."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
@@ -146,3 +180,7 @@ class Database:
         """Close the connection."""
         with self._lock:
             self._db.close()
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        self.close()

@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mainspring.audit import AuditSink, SqliteAuditLog
+from mainspring.audit import AuditLog, AuditSink, SqliteAuditLog
 from mainspring.models.base import Model
 from mainspring.models.registry import resolve_model
-from mainspring.runs import SqliteRunStore
-from mainspring.server._db import Database
+from mainspring.runs import RunStore, SqliteRunStore
+from mainspring.server._db import Database, ServiceDatabase
 from mainspring.server.api import api_routes
 from mainspring.server.approvals import ApprovalBook
 from mainspring.server.auth import Sessions
@@ -44,6 +44,27 @@ def _backend(settings: ServerSettings) -> GuardBackend:
     return RedisBackend.from_url(settings.redis_url)
 
 
+def _stores(settings: ServerSettings) -> tuple[ServiceDatabase, RunStore, AuditLog]:
+    """The service's tables, the run records and the audit log: SQLite, or one PostgreSQL."""
+    url, schema = settings.database_url, settings.database_schema
+    if url is None:
+        data = settings.data_dir
+        return (
+            Database(settings.database_path),
+            SqliteRunStore(data / "runs.db"),
+            SqliteAuditLog(data / "audit.db"),
+        )
+    from mainspring.audit.postgres import PostgresAuditLog
+    from mainspring.runs.postgres import PostgresRunStore
+    from mainspring.server._postgres import PostgresDatabase
+
+    return (
+        PostgresDatabase(url, schema=schema),
+        PostgresRunStore(url, schema=f"{schema}_runs"),
+        PostgresAuditLog(url, schema=f"{schema}_audit"),
+    )
+
+
 def build_state(
     settings: ServerSettings,
     *,
@@ -52,10 +73,8 @@ def build_state(
     backend: GuardBackend | None = None,
 ) -> ServiceState:
     """The service's parts over the data directory (no I/O beyond opening SQLite files)."""
-    data = settings.data_dir
-    db = Database(settings.database_path)
+    db, run_store, audit_log = _stores(settings)
     metrics = ServiceMetrics()
-    audit_log = SqliteAuditLog(data / "audit.db")
     audit = AuditSink(audit_log)
     guard_backend = backend or _backend(settings)
     tenants = TenantTools(tools, guard_backend, [audit, metrics])
@@ -70,7 +89,7 @@ def build_state(
         approvals=approvals,
         tenants=tenants,
         quotas=Quotas(db, settings.quotas, guard_backend, metrics),
-        run_store=SqliteRunStore(data / "runs.db"),
+        run_store=run_store,
         audit=audit,
         models=chosen,
         metrics=metrics,
@@ -121,7 +140,7 @@ def create_app(
         await state.runs.run_store.aclose()
         if backend is None:  # made here from the settings, so closed here
             await state.tenants.backend.aclose()
-        state.keys.db.close()
+        await state.keys.db.aclose()
 
     app = Starlette(
         routes=[*api_routes(), *dashboard_routes()],

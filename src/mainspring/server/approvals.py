@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import anyio
 from pydantic_core import to_jsonable_python
 
 from mainspring.runs.base import utc_now
-from mainspring.server._db import Database
+from mainspring.server._db import Row, ServiceDatabase
 from mainspring.tools.base import ApprovalRequest
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired", "cancelled"]
@@ -76,7 +75,7 @@ class Approval:
         }
 
 
-def _approval(row: sqlite3.Row) -> Approval:
+def _approval(row: Row) -> Approval:
     provenance = row["provenance"]
     return Approval(
         row["id"],
@@ -105,7 +104,7 @@ class ApprovalBook:
     """The approvals table, and the in-process signals that wake a waiting call."""
 
     def __init__(
-        self, db: Database, *, timeout: float, clock: Callable[[], float] = time.time
+        self, db: ServiceDatabase, *, timeout: float, clock: Callable[[], float] = time.time
     ) -> None:
         self.db = db
         self.timeout = timeout

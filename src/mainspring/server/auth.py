@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from mainspring.server._db import Database
+from mainspring.server._db import ServiceDatabase
 from mainspring.server.keys import Caller, KeyStore, hash_key
 from mainspring.server.problems import Problem
 
@@ -30,7 +30,7 @@ class Session:
 class Sessions:
     """Server-side sessions: the cookie holds a random token, the table holds its hash."""
 
-    def __init__(self, db: Database, keys: KeyStore, *, hours: float) -> None:
+    def __init__(self, db: ServiceDatabase, keys: KeyStore, *, hours: float) -> None:
         self.db = db
         self.keys = keys
         self.seconds = hours * 3600

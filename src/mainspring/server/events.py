@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from mainspring.server._db import Database
+from mainspring.server._db import ServiceDatabase
 
 _POLL_SECONDS = 5.0
 """Followers also re-read this often, in case another process appended (a resumed run after a
@@ -31,7 +31,7 @@ class StoredEvent:
 class EventLog:
     """Appends run events and wakes the followers of that run."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: ServiceDatabase) -> None:
         self.db = db
         self._next: dict[str, int] = {}
         self._signals: dict[str, anyio.Event] = {}

@@ -10,14 +10,13 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mainspring.errors import ConfigurationError
 from mainspring.runs.base import utc_now
-from mainspring.server._db import Database
+from mainspring.server._db import Database, Row, ServiceDatabase
 from mainspring.tools.base import Principal
 
 KEY_PREFIX = "ms_"
@@ -53,7 +52,7 @@ class Caller:
     operator: bool = False
 
 
-def _row_key(row: sqlite3.Row) -> ApiKey:
+def _row_key(row: Row) -> ApiKey:
     stored = row["scopes"]
     scopes = None if stored is None else frozenset(s for s in stored.split(",") if s)
     return ApiKey(
@@ -90,7 +89,9 @@ def check_scopes(scopes: Iterable[str]) -> frozenset[str]:
 class KeyStore:
     """Creates, lists, revokes and verifies keys in the service database."""
 
-    def __init__(self, db: Database, *, default_scopes: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, db: ServiceDatabase, *, default_scopes: frozenset[str] = frozenset()
+    ) -> None:
         self.db = db
         self.default_scopes = default_scopes
         """What a key created without scopes holds."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from mainspring.errors import RunNotFoundError
 from mainspring.models.base import Model
 from mainspring.runs.base import RunStore, utc_now
 from mainspring.server import _adapter
-from mainspring.server._db import Database
+from mainspring.server._db import Row, ServiceDatabase
 from mainspring.server.approvals import Approval, ApprovalBook, DurableApprover
 from mainspring.server.events import EventLog
 from mainspring.server.keys import Caller
@@ -60,7 +59,7 @@ class RunParams:
         return cls(**{**data, "tools": tuple(data["tools"]), "scopes": tuple(data["scopes"])})
 
 
-def run_view(row: sqlite3.Row) -> dict[str, Any]:
+def run_view(row: Row) -> dict[str, Any]:
     """The API's view of one run."""
     params = RunParams.from_json(row["request"])
     return {
@@ -89,7 +88,7 @@ class RunService:
     """Accepts runs for tenants and executes them in the app's task group."""
 
     settings: ServerSettings
-    db: Database
+    db: ServiceDatabase
     events: EventLog
     approvals: ApprovalBook
     tenants: TenantTools
@@ -186,7 +185,7 @@ class RunService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def row(self, tenant: str, run_id: str) -> sqlite3.Row:
+    async def row(self, tenant: str, run_id: str) -> Row:
         """The tenant's run, or 404."""
         found = await self.db.fetchone(
             "SELECT * FROM runs WHERE tenant = ? AND id = ?", (tenant, run_id)
@@ -199,7 +198,8 @@ class RunService:
         self, tenant: str, *, limit: int, cursor: str | None, status: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of the tenant's runs, newest first, and the cursor of the next page."""
-        sql = "SELECT rowid AS pos, * FROM runs WHERE tenant = ?"
+        position = self.db.position
+        sql = f"SELECT {position} AS pos, * FROM runs WHERE tenant = ?"
         params: list[str | int] = [tenant]
         if status is not None:
             sql += " AND status = ?"
@@ -208,9 +208,11 @@ class RunService:
             # The cursor is the insertion position: unlike timestamps it never ties.
             if not cursor.isdigit():
                 raise Problem(422, "cursor must be the next_cursor of a previous page")
-            sql += " AND rowid < ?"
+            sql += f" AND {position} < ?"
             params.append(int(cursor))
-        rows = await self.db.fetchall(sql + " ORDER BY rowid DESC LIMIT ?", [*params, limit + 1])
+        rows = await self.db.fetchall(
+            f"{sql} ORDER BY {position} DESC LIMIT ?", [*params, limit + 1]
+        )
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = str(rows[-1]["pos"]) if more else None

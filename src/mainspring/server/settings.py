@@ -62,6 +62,12 @@ class ServerSettings(BaseSettings):
     """The default model of a run."""
     allowed_models: tuple[str, ...] = ()
     """Models a request may name; empty means only `model`."""
+    database_url: str | None = None
+    """PostgreSQL (postgresql://...) for the service's tables, runs and audit log, shared by
+    replicas; unset: SQLite files under `data_dir`."""
+    database_schema: str = "mainspring_server"
+    """Schema of the service's tables; the run store and the audit log use `<schema>_runs`
+    and `<schema>_audit`."""
     redis_url: str | None = None
     """Share run-rate buckets and tool guard state across replicas through this Redis."""
     default_scopes: tuple[str, ...] = ()

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mainspring.server._db import Database
+from mainspring.server._db import ServiceDatabase
 from mainspring.server.metrics import ServiceMetrics
 from mainspring.server.settings import QuotaSettings
 from mainspring.tools.base import Tool
@@ -70,7 +70,11 @@ class Quotas:
     """Checks a tenant's quotas before a run is accepted."""
 
     def __init__(
-        self, db: Database, settings: QuotaSettings, backend: GuardBackend, metrics: ServiceMetrics
+        self,
+        db: ServiceDatabase,
+        settings: QuotaSettings,
+        backend: GuardBackend,
+        metrics: ServiceMetrics,
     ) -> None:
         self.db = db
         self.settings = settings
