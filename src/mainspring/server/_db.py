@@ -110,6 +110,14 @@ _MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX approvals_tenant ON approvals (tenant, status);
         """,
     ),
+    (
+        "0002_run_leases",
+        """
+        ALTER TABLE runs ADD COLUMN owner TEXT;
+        ALTER TABLE runs ADD COLUMN heartbeat REAL NOT NULL DEFAULT 0;
+        ALTER TABLE approvals ADD COLUMN consumed INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 )
 
 

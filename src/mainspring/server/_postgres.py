@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS {schema}.runs (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_tenant ON {schema}.runs (tenant, pos);
+ALTER TABLE {schema}.runs ADD COLUMN IF NOT EXISTS owner TEXT;
+ALTER TABLE {schema}.runs ADD COLUMN IF NOT EXISTS heartbeat DOUBLE PRECISION NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS {schema}.run_events (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS {schema}.approvals (
     expires_at DOUBLE PRECISION NOT NULL, decided_at TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_tenant ON {schema}.approvals (tenant, status);
+ALTER TABLE {schema}.approvals ADD COLUMN IF NOT EXISTS consumed INTEGER NOT NULL DEFAULT 0;
 SET search_path TO {schema};
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
@@ -93,6 +94,7 @@ def build_state(
         audit=audit,
         models=chosen,
         metrics=metrics,
+        instance=settings.instance_id or f"{socket.gethostname()}:{settings.port}",
     )
     return ServiceState(
         settings=settings,
@@ -131,6 +133,7 @@ def create_app(
             recovered = await state.runs.recover()
             if recovered:
                 logger.info("resuming %d runs that were active when the server stopped", recovered)
+            group.start_soon(state.runs.keep_leases)
             try:
                 yield
             finally:

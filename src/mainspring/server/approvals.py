@@ -115,9 +115,12 @@ class ApprovalBook:
         """The pending approval for this call: the existing one (after a restart) or a new one."""
         arguments = _canonical(request.arguments)
         run_id = request.run_id or ""
+        # A decision nobody has acted on yet (approved while the run's process was down)
+        # answers this call too: the person was asked about exactly this call.
         row = await self.db.fetchone(
             "SELECT * FROM approvals WHERE tenant = ? AND run_id = ? AND tool = ? "
-            "AND arguments = ? AND status = 'pending' ORDER BY created_at LIMIT 1",
+            "AND arguments = ? AND (status = 'pending' OR (status = 'approved' AND consumed = 0)) "
+            "ORDER BY created_at LIMIT 1",
             (tenant, run_id, request.tool, arguments),
         )
         if row is not None:
@@ -221,10 +224,15 @@ class ApprovalBook:
             with anyio.move_on_after(min(left, _POLL_SECONDS)):
                 await signal.wait()
 
+    async def consume(self, approval_id: str) -> None:
+        """Mark an approval acted on: from now on its call may have run."""
+        await self.db.execute("UPDATE approvals SET consumed = 1 WHERE id = ?", (approval_id,))
+
     async def pending_tools(self, run_id: str) -> set[str]:
-        """Tools with a pending approval in a run: their calls never started their side effect."""
+        """Tools whose approval in a run is pending or unacted on: their calls never ran."""
         rows = await self.db.fetchall(
-            "SELECT DISTINCT tool FROM approvals WHERE run_id = ? AND status = 'pending'",
+            "SELECT DISTINCT tool FROM approvals WHERE run_id = ? "
+            "AND (status = 'pending' OR (status = 'approved' AND consumed = 0))",
             (run_id,),
         )
         return {r["tool"] for r in rows}
@@ -250,4 +258,8 @@ class DurableApprover:
         await self._waiting(approval)
         final = await self.book.wait(approval)
         await self._decided(final)
-        return final.status == "approved"
+        if final.status != "approved":
+            return False
+        # Recorded before the call goes on: after this, a crash leaves its outcome unknown.
+        await self.book.consume(final.id)
+        return True

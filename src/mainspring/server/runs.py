@@ -97,6 +97,8 @@ class RunService:
     audit: ModelAuditor
     models: Mapping[str, Model]
     metrics: ServiceMetrics
+    instance: str
+    """This replica's name in run leases."""
     _group: TaskGroup | None = None
     _scopes: dict[str, anyio.CancelScope] = field(default_factory=dict[str, anyio.CancelScope])
     _admit: anyio.Lock = field(default_factory=anyio.Lock)
@@ -118,15 +120,33 @@ class RunService:
             budget = self._budget(request.budget, *budget_left)
             params = replace(params, budget=_budget_json(budget))
             run_id = f"run_{secrets.token_hex(8)}"
+            # Reserved before the row exists, so the lease keeper's recovery never takes it too.
+            self._scopes[run_id] = anyio.CancelScope()
             now = utc_now()
-            await self.db.execute(
-                "INSERT INTO runs (id, tenant, key_id, status, request, created_at, updated_at) "
-                "VALUES (?,?,?,'queued',?,?,?)",
-                (run_id, caller.tenant, caller.key_id, _params_json(params), now, now),
-            )
+            try:
+                await self._insert(caller, run_id, params, now)
+            except BaseException:
+                self._scopes.pop(run_id, None)
+                raise
         self.metrics.queue_depth.inc()
         self._spawn(run_id, caller.tenant, params, resume=False)
         return {"id": run_id, "status": "queued"}
+
+    async def _insert(self, caller: Caller, run_id: str, params: RunParams, now: str) -> None:
+        await self.db.execute(
+            "INSERT INTO runs (id, tenant, key_id, status, request, created_at, updated_at, "
+            "owner, heartbeat) VALUES (?,?,?,'queued',?,?,?,?,?)",
+            (
+                run_id,
+                caller.tenant,
+                caller.key_id,
+                _params_json(params),
+                now,
+                now,
+                self.instance,
+                time.time(),
+            ),
+        )
 
     def _params(self, caller: Caller, request: RunRequest) -> RunParams:
         s = self.settings
@@ -256,36 +276,87 @@ class RunService:
                 409,
                 f"run {run_id!r} is {row['status']}; only failed or needs_attention runs resume",
             )
-        changed = await self.db.execute(
-            "UPDATE runs SET status = 'queued', updated_at = ? WHERE id = ? AND status = ?",
-            (utc_now(), run_id, row["status"]),
-        )
+        self._scopes.setdefault(run_id, anyio.CancelScope())  # see create()
+        try:
+            changed = await self.db.execute(
+                "UPDATE runs SET status = 'queued', updated_at = ?, owner = ?, heartbeat = ? "
+                "WHERE id = ? AND status = ?",
+                (utc_now(), self.instance, time.time(), run_id, row["status"]),
+            )
+        except BaseException:
+            self._scopes.pop(run_id, None)
+            raise
         if not changed:
+            self._scopes.pop(run_id, None)
             raise Problem(409, f"run {run_id!r} changed meanwhile; read it and try again")
         self._spawn(run_id, tenant, RunParams.from_json(row["request"]), resume=True)
         return {"id": run_id, "status": "queued"}
 
     async def recover(self) -> int:
-        """After a restart: continue every run that was active when the server stopped."""
+        """Continue the active runs that are ours (after a restart) or whose lease lapsed.
+
+        Each is claimed with a conditional update first, so two replicas never both take one.
+        """
+        now = time.time()
+        stale = now - self.settings.lease_seconds
+        active = _marks(ACTIVE_STATUSES)
         rows = await self.db.fetchall(
-            f"SELECT * FROM runs WHERE status IN ({_marks(ACTIVE_STATUSES)}) ORDER BY created_at",
-            ACTIVE_STATUSES,
+            f"SELECT * FROM runs WHERE status IN ({active}) "
+            "AND (owner IS NULL OR owner = ? OR heartbeat < ?) ORDER BY created_at",
+            (*ACTIVE_STATUSES, self.instance, stale),
         )
+        taken = 0
         for row in rows:
-            params = RunParams.from_json(row["request"])
+            if row["id"] in self._scopes:
+                continue  # running here already
+            claimed = await self.db.execute(
+                f"UPDATE runs SET owner = ?, heartbeat = ? WHERE id = ? AND status IN ({active}) "
+                "AND (owner IS NULL OR owner = ? OR heartbeat < ?)",
+                (self.instance, now, row["id"], *ACTIVE_STATUSES, self.instance, stale),
+            )
+            if not claimed:
+                continue
             queued = row["status"] == "queued"
             if queued:
                 self.metrics.queue_depth.inc()  # it leaves the queue when it starts
-            self._spawn(row["id"], row["tenant"], params, resume=not queued)
-        return len(rows)
+            self._spawn(
+                row["id"], row["tenant"], RunParams.from_json(row["request"]), resume=not queued
+            )
+            taken += 1
+        return taken
+
+    async def keep_leases(self) -> None:
+        """Forever: renew the leases of this replica's runs, and take over lapsed ones."""
+        while True:
+            await anyio.sleep(self.settings.lease_seconds / 3)
+            await self.db.execute(
+                f"UPDATE runs SET heartbeat = ? WHERE owner = ? "
+                f"AND status IN ({_marks(ACTIVE_STATUSES)})",
+                (time.time(), self.instance, *ACTIVE_STATUSES),
+            )
+            await self._stop_cancelled_elsewhere()
+            await self.recover()
+
+    async def _stop_cancelled_elsewhere(self) -> None:
+        """A cancel that reached another replica stops the run here too."""
+        local = tuple(self._scopes)
+        if not local:
+            return
+        rows = await self.db.fetchall(
+            f"SELECT id FROM runs WHERE status = 'cancelled' AND id IN ({_marks(local)})", local
+        )
+        for row in rows:
+            scope = self._scopes.pop(row["id"], None)
+            if scope is not None:
+                scope.cancel()
 
     # --- executing -------------------------------------------------------------------------
 
     def _spawn(self, run_id: str, tenant: str, params: RunParams, *, resume: bool) -> None:
         if self._group is None:
             raise RuntimeError("the run service is not attached to a running app")
-        scope = anyio.CancelScope()
-        self._scopes[run_id] = scope
+        # A reservation made before the row was written is taken over, not replaced.
+        scope = self._scopes.setdefault(run_id, anyio.CancelScope())
         self._group.start_soon(self._execute, run_id, tenant, params, resume, scope)
 
     async def _agent(self, run_id: str, tenant: str, params: RunParams, resume: bool) -> Agent:

@@ -68,6 +68,11 @@ class ServerSettings(BaseSettings):
     database_schema: str = "mainspring_server"
     """Schema of the service's tables; the run store and the audit log use `<schema>_runs`
     and `<schema>_audit`."""
+    instance_id: str | None = None
+    """This replica's name in run leases; default `<hostname>:<port>`, so a restarted replica
+    takes its own runs back at once and others' only when their lease has lapsed."""
+    lease_seconds: float = Field(default=15.0, gt=0)
+    """A run whose executor has not renewed its lease for this long is taken over."""
     redis_url: str | None = None
     """Share run-rate buckets and tool guard state across replicas through this Redis."""
     default_scopes: tuple[str, ...] = ()
