@@ -55,14 +55,15 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP) $(SYSTEM_STAMP) ## create .venv and install mainspring with everything the tests need
 
-# --- system packages: bubblewrap for the namespaced sandbox, python3, procps and libseccomp2 for the jail ---
+# --- system packages: bubblewrap for the namespaced sandbox, python3, procps and libseccomp2 for the jail,
+# chromium for the dashboard's browser tests ---
 # Installed with apt-get when running as root (CI); otherwise a warning says what is missing.
 $(SYSTEM_STAMP): Makefile
 	@mkdir -p $(VENV)
-	@if command -v bwrap >/dev/null && test -x /usr/bin/python3 && command -v kill >/dev/null && ldconfig -p | grep -q libseccomp.so.2; then :; \
+	@if command -v bwrap >/dev/null && test -x /usr/bin/python3 && command -v kill >/dev/null && ldconfig -p | grep -q libseccomp.so.2 && command -v chromium >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3 procps libseccomp2; \
-	else echo "warning: install bubblewrap, python3 and procps for the sandbox tests (apt-get install bubblewrap python3 procps libseccomp2)"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3 procps libseccomp2 chromium; \
+	else echo "warning: install bubblewrap, python3 and procps for the sandbox tests and chromium for the dashboard tests (apt-get install bubblewrap python3 procps libseccomp2 chromium)"; fi
 	@command -v bwrap >/dev/null && touch $@ || true
 
 run: install ## run the main job on the embedded defaults

@@ -38,6 +38,8 @@ CONFIG_VARIABLE = "MAINSPRING_CONFIG"
 DEFAULT_CONFIG_FILE = "mainspring.toml"
 OTHER_VARIABLES = frozenset({CONFIG_VARIABLE, "MAINSPRING_DEBUG"})
 """`MAINSPRING_*` variables that are not settings (so not reported as unknown)."""
+SERVER_PREFIX = "MAINSPRING_SERVER_"
+"""The service's own variables (`mainspring.server.ServerSettings` reads and checks them)."""
 TEST_PREFIX = "MAINSPRING_TEST_"
 """Variables of the project's own test suite (e.g. MAINSPRING_TEST_POSTGRES), not settings."""
 
@@ -89,6 +91,9 @@ class Settings(BaseSettings):
     mcp_keys: dict[str, MCPKey] = Field(default_factory=dict)
     """Bearer keys of the MCP HTTP server by principal id, e.g. MAINSPRING_MCP_KEYS=
     '{"alice": {"key": "...", "scopes": ["admin"]}}' (until the service's key store serves it)."""
+
+    server: dict[str, Any] = Field(default_factory=dict[str, Any])
+    """The `[server]` table, validated by `mainspring.server.ServerSettings` when serving."""
 
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -233,7 +238,7 @@ def _unknown_variables() -> list[str]:
         for name in os.environ
         if name.upper().startswith(ENV_PREFIX)
         and name.upper() not in known
-        and not name.upper().startswith(TEST_PREFIX)
+        and not name.upper().startswith((TEST_PREFIX, SERVER_PREFIX))
     )
 
 

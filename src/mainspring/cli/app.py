@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, mcp, memory, run, runs, settings, tools
+from mainspring.cli import audit, demo, keys, mcp, memory, run, runs, serve, settings, tools
 from mainspring.cli.errors import DEBUG_KEY, ErrorHandlingGroup
 
 app = typer.Typer(
@@ -23,8 +23,10 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(memory.app, name="memory")
 app.add_typer(settings.app, name="config")
 app.add_typer(mcp.app, name="mcp")
+app.add_typer(keys.app, name="keys")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
+app.command("serve")(serve.serve_command)
 
 
 def _version(value: bool) -> None:

@@ -94,7 +94,8 @@ class MCPServerConfig:
                 )
         if self.max_result_tokens is not None and self.max_result_tokens < 64:
             raise MCPConfigError(
-                f"MCP server {self.name!r}: max_result_tokens must be at least 64 (room for output and the cut marker), "
+                f"MCP server {self.name!r}: max_result_tokens must be at least 64 (room for "
+                "output and the cut marker), "
                 f"got {self.max_result_tokens}"
             )
 
