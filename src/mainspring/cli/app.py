@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, memory, run, runs, tools
+from mainspring.cli import audit, demo, engine, memory, run, runs, tools
 
 app = typer.Typer(
     name="mainspring",
@@ -21,6 +21,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(memory.app, name="memory")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
+app.command("worker")(engine.worker_command)
+app.command("submit")(engine.submit_command)
 
 
 def _version(value: bool) -> None:
