@@ -44,7 +44,7 @@ class EngineSettings:
     heartbeat_seconds: float | None = None
     """How often a worker renews its lease and looks for dead ones (default: a third of the
     lease)."""
-    poll_seconds: float = 0.2
+    poll_seconds: float = 0.05
     """How often a worker polls the queue for new runs."""
     executor_id: str | None = None
     """This worker's identity; restarting with the same id recovers its own runs at once."""
