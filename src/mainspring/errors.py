@@ -26,6 +26,7 @@ MainspringError
 ├── PlanError                    a plan is not a valid DAG (fed back to the model to fix)
 ├── RunStoreError                a run record cannot be read or written
 │   └── RunNotFoundError         no run has that id
+├── EngineError                  the durable engine (DBOS workers, leases) cannot do its part
 └── ModelError                   a model call failed after its retries
     ├── ModelHTTPError              the provider answered with an HTTP error (status, body, headers)
     └── ModelResponseError          the provider's reply could not be understood
@@ -106,6 +107,10 @@ class RunStoreError(MainspringError):
 
 class RunNotFoundError(RunStoreError):
     """No run has that id."""
+
+
+class EngineError(MainspringError):
+    """The durable engine (DBOS queue, workers, executor leases) failed; the message says why."""
 
 
 class ModelError(MainspringError):

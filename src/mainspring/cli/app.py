@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 from mainspring import __version__
-from mainspring.cli import audit, demo, keys, mcp, memory, run, runs, serve, settings, tools
+from mainspring.cli import (
+    audit,
+    demo,
+    engine,
+    keys,
+    mcp,
+    memory,
+    run,
+    runs,
+    serve,
+    settings,
+    tools,
+)
 from mainspring.cli.errors import DEBUG_KEY, ErrorHandlingGroup
 
 app = typer.Typer(
@@ -27,6 +39,8 @@ app.add_typer(keys.app, name="keys")
 app.command("demo")(demo.demo_command)
 app.command("run")(run.run_command)
 app.command("serve")(serve.serve_command)
+app.command("worker")(engine.worker_command)
+app.command("submit")(engine.submit_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,196 @@
+"""The durable engine: throughput over 1, 2 and 4 workers, and what it adds to one run.
+
+A fake OpenAI-compatible server (its own process) answers every request after 50 ms; each run
+is 3 model calls and 2 tool calls (`tests/engine/fake_openai.py`, `tests/engine/engine_tools.py`),
+recorded in PostgreSQL. Throughput: 48 runs submitted at once, from the first submit to the last
+run finished. Overhead: the same run in-process (Agent + PostgresRunStore, same server) against
+the run submitted to one idle worker, median of 10, divided by the run's 5 steps.
+
+Run: `python -m bench engine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).parent.parent
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+RUNS = 48
+STEPS = 5
+
+
+def _database() -> str:
+    name = f"ms_bench_engine_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE effects (kind text, run_order text, at timestamptz)")
+    return url
+
+
+def _drop(url: str) -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def _env(db: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "ENGINE_EFFECTS_DB": db}
+
+
+def _workers(
+    db: str, model_url: str, count: int, concurrency: int
+) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mainspring.cli",
+                "worker",
+                "--db",
+                db,
+                "--tools",
+                "tests.engine.engine_tools:TOOLS",
+                "--model",
+                "openai:fake",
+                "--base-url",
+                model_url,
+                "--concurrency",
+                str(concurrency),
+                "--executor-id",
+                f"bench-{i}",
+            ],
+            env=_env(db),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(count)
+    ]
+
+
+async def _throughput(db: str) -> float:
+    from mainspring.engine import EngineClient, EngineSettings
+
+    client = EngineClient(EngineSettings(db))
+    try:
+        await client.submit("warm up")
+        started = time.perf_counter()
+        ids = [await client.submit(f"order-{i}") for i in range(RUNS)]
+        for run_id in ids:
+            await client.wait(run_id, seconds=600, poll=0.05)
+        return RUNS / (time.perf_counter() - started)
+    finally:
+        client.close()
+
+
+async def _engine_latency(db: str) -> float:
+    from mainspring.engine import EngineClient, EngineSettings
+
+    client = EngineClient(EngineSettings(db))
+    figures = []
+    try:
+        for i in range(11):
+            started = time.perf_counter()
+            await client.wait(await client.submit(f"single-{i}"), seconds=120, poll=0.01)
+            figures.append(time.perf_counter() - started)
+    finally:
+        client.close()
+    return statistics.median(figures[1:])
+
+
+async def _inprocess_latency(db: str, model_url: str) -> float:
+    os.environ["ENGINE_EFFECTS_DB"] = db
+    sys.path.insert(0, str(ROOT))
+    from tests.engine.engine_tools import TOOLS
+
+    from mainspring.agent import Agent
+    from mainspring.models.openai import OpenAIModel
+    from mainspring.runs import PostgresRunStore
+
+    agent = Agent(
+        OpenAIModel("fake", base_url=model_url, api_key="none"),
+        TOOLS,
+        run_store=PostgresRunStore(db),
+    )
+    figures = []
+    for i in range(11):
+        started = time.perf_counter()
+        await agent.run(f"inproc-{i}")
+        figures.append(time.perf_counter() - started)
+    return statistics.median(figures[1:])
+
+
+def _serve_model() -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "engine" / "fake_openai.py"), "--delay", "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    return server, f"http://127.0.0.1:{int(server.stdout.readline())}/v1"
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(30)
+
+
+def main() -> str:
+    server, model_url = _serve_model()
+    rows = []
+    try:
+        for count in (1, 2, 4):
+            db = _database()
+            procs = _workers(db, model_url, count, concurrency=8)
+            try:
+                rows.append((count, asyncio.run(_throughput(db))))
+            finally:
+                _stop(procs)
+                _drop(db)
+        db = _database()
+        procs = _workers(db, model_url, 1, concurrency=1)
+        try:
+            engine = asyncio.run(_engine_latency(db))
+            inproc = asyncio.run(_inprocess_latency(db, model_url))
+        finally:
+            _stop(procs)
+            _drop(db)
+    finally:
+        server.terminate()
+        server.wait(10)
+        assert server.stdout is not None
+        server.stdout.close()
+    lines = [
+        "## Engine (DBOS workers on PostgreSQL)",
+        "",
+        f"{RUNS} runs of {STEPS} steps (3 model calls at 50 ms, 2 tool calls), submitted at once; "
+        "each worker a process with concurrency 8, on this 2-core machine.",
+        "",
+        "| workers | runs/s |",
+        "|---|---|",
+    ]
+    lines += [f"| {count} | {rate:.1f} |" for count, rate in rows]
+    per_step = (engine - inproc) / STEPS * 1000
+    lines += [
+        "",
+        f"One run, median of 10: in-process {inproc * 1000:.0f} ms, through the engine "
+        f"{engine * 1000:.0f} ms (submit, queue poll, workflow records): "
+        f"{per_step:+.1f} ms per step.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(main())

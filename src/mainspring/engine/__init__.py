@@ -1,0 +1,44 @@
+"""Durable execution across workers: runs as DBOS workflows on PostgreSQL.
+
+`Worker` takes runs from the queue (`mainspring worker`), `EngineClient` submits them and reads
+their state (`mainspring submit`). Needs the `engine` extra (`pip install 'mainspring[engine]'`);
+the DBOS parts are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mainspring.engine.base import QUEUE_NAME, WORKFLOW_NAME, EngineSettings
+
+if TYPE_CHECKING:
+    from mainspring.engine.client import EngineClient, SubmittedRun
+    from mainspring.engine.leases import ExecutorLeases
+    from mainspring.engine.worker import Worker
+
+_LAZY = {
+    "EngineClient": "mainspring.engine.client",
+    "SubmittedRun": "mainspring.engine.client",
+    "ExecutorLeases": "mainspring.engine.leases",
+    "Worker": "mainspring.engine.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # DBOS is optional (`mainspring[engine]`): import it only when asked for.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "QUEUE_NAME",
+    "WORKFLOW_NAME",
+    "EngineClient",
+    "EngineSettings",
+    "ExecutorLeases",
+    "SubmittedRun",
+    "Worker",
+]

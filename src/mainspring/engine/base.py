@@ -1,0 +1,72 @@
+"""The engine's settings and names: what workers and submitters must agree on."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import KW_ONLY, dataclass
+
+from mainspring.errors import EngineError
+
+WORKFLOW_NAME = "mainspring.run"
+"""The DBOS workflow every run is: `(run_id, task)` in, a `RunOutcome` dict out."""
+
+QUEUE_NAME = "mainspring-runs"
+"""The DBOS queue submitters enqueue to and workers take runs from."""
+
+
+def new_executor_id() -> str:
+    """A fresh executor id: host name plus a random suffix, unique across restarts."""
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+def new_run_id() -> str:
+    """The id of a submitted run, which is also its DBOS workflow id."""
+    return f"run_{uuid.uuid4().hex[:16]}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Where the engine keeps its state and how workers share the load.
+
+    `url` is the DBOS system database: a PostgreSQL URL for several workers (leases and
+    recovery need it), or `sqlite:///path` for a single worker in tests and on a laptop.
+    """
+
+    url: str
+    _: KW_ONLY
+    queue: str = QUEUE_NAME
+    concurrency: int = 4
+    """Runs one worker process executes at once."""
+    lease_seconds: float = 10.0
+    """How long a worker's heartbeat keeps it alive: a killed worker's runs move to another
+    worker within about this long (plus one heartbeat)."""
+    heartbeat_seconds: float | None = None
+    """How often a worker renews its lease and looks for dead ones (default: a third of the
+    lease)."""
+    poll_seconds: float = 0.05
+    """How often a worker polls the queue for new runs."""
+    executor_id: str | None = None
+    """This worker's identity; restarting with the same id recovers its own runs at once."""
+    app_name: str = "mainspring"
+
+    def __post_init__(self) -> None:
+        if not (self.url.startswith(("postgresql://", "postgres://", "sqlite:///"))):
+            raise EngineError(
+                f"engine database {self.url!r} is not supported: use postgresql://host/db "
+                "(several workers) or sqlite:///path (one worker)"
+            )
+        if self.concurrency < 1:
+            raise EngineError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.lease_seconds <= 0 or self.poll_seconds <= 0:
+            raise EngineError("lease_seconds and poll_seconds must be positive")
+
+    @property
+    def shared(self) -> bool:
+        """Whether several workers can share this database (PostgreSQL)."""
+        return not self.url.startswith("sqlite:")
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds between lease renewals."""
+        return self.heartbeat_seconds or self.lease_seconds / 3

@@ -1,0 +1,107 @@
+"""Submitting runs to the engine and asking how they are doing, from any process.
+
+A submitter needs no worker and launches no DBOS runtime: it writes to the queue through
+`DBOSClient`. The run id is the workflow id, so the same id finds the run in the run store
+(`mainspring runs show ID --store URL`) and in the engine (`run_status`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from mainspring.engine.base import WORKFLOW_NAME, EngineSettings, new_run_id
+from mainspring.errors import EngineError, MissingExtraError
+
+try:
+    from dbos import DBOS, DBOSClient
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError("the durable engine", "engine") from exc
+
+# DBOS workflow states, in the run vocabulary mainspring uses everywhere else.
+_STATUS = {
+    "ENQUEUED": "queued",
+    "PENDING": "running",
+    "SUCCESS": "completed",
+    "ERROR": "failed",
+    "CANCELLED": "cancelled",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedRun:
+    """A run's state as the engine sees it."""
+
+    run_id: str
+    status: str
+    """queued, running, completed, failed or cancelled."""
+    outcome: dict[str, Any] | None = None
+    """The workflow's result once it finished (`RunOutcome`)."""
+    executor_id: str | None = None
+
+
+class EngineClient:
+    """Enqueues runs and reads their state; one per process is plenty."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        try:
+            self._client = DBOSClient(system_database_url=settings.url)
+        except Exception as exc:
+            raise EngineError(f"cannot reach the engine at {settings.url!r}: {exc}") from exc
+        self._migrated = False
+
+    async def _ensure_schema(self) -> None:
+        # DBOSClient never creates DBOS's tables; a submitter may come before any worker.
+        if self._migrated:
+            return
+        try:
+            await anyio.to_thread.run_sync(DBOS.migrate, self.settings.url)
+        except Exception as exc:
+            raise EngineError(f"cannot set up the engine at {self.settings.url!r}: {exc}") from exc
+        self._migrated = True
+
+    async def submit(self, task: str, *, run_id: str | None = None) -> str:
+        """Queue `task` as a run and return its id (re-submitting an id is a no-op)."""
+        if not task.strip():
+            raise EngineError("the task is empty: say what the agent should do")
+        run_id = run_id or new_run_id()
+        await self._ensure_schema()
+        options: Any = {
+            "workflow_name": WORKFLOW_NAME,
+            "queue_name": self.settings.queue,
+            "workflow_id": run_id,
+        }
+        try:
+            await self._client.enqueue_async(options, run_id, task)
+        except Exception as exc:
+            raise EngineError(f"cannot queue the run at {self.settings.url!r}: {exc}") from exc
+        return run_id
+
+    async def status(self, run_id: str) -> SubmittedRun:
+        """Where the run is; `EngineError` if the engine never heard of it."""
+        try:
+            handle: Any = await self._client.retrieve_workflow_async(run_id)
+            info = await handle.get_status()
+        except Exception as exc:
+            raise EngineError(f"no run {run_id!r} in the engine at {self.settings.url!r}") from exc
+        status = _STATUS.get(str(info.status), str(info.status).lower())
+        outcome = info.output if isinstance(info.output, dict) else None
+        return SubmittedRun(run_id, status, outcome, info.executor_id)
+
+    async def wait(self, run_id: str, *, seconds: float = 300.0, poll: float = 0.2) -> SubmittedRun:
+        """Poll until the run finishes (or `seconds` pass: `EngineError`)."""
+        with anyio.move_on_after(seconds):
+            while True:
+                state = await self.status(run_id)
+                if state.status not in ("queued", "running"):
+                    return state
+                await anyio.sleep(poll)
+        raise EngineError(f"run {run_id!r} did not finish within {seconds:g} s")
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        self._client.destroy()

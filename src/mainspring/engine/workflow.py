@@ -1,0 +1,110 @@
+"""The DBOS workflow that is one run: start it, or continue it after a worker died.
+
+The division of labour: DBOS keeps the workflow (queued, pending on which executor, finished
+with which outcome) and hands each to exactly one worker; the run journal in the same
+PostgreSQL keeps every model call and tool call of the run, written before each side effect and
+keyed by its idempotency key. A workflow recovered on another worker therefore calls
+`Agent.resume`, which takes every finished model reply and tool result from the journal and
+runs nothing twice; a non-idempotent call that was in flight stops the run with
+`needs_attention`, as on one machine.
+
+The calls are not DBOS steps as well: a second record of the same fact would have to agree with
+the journal at every crash point, and DBOS matches steps by their order, which a resumed loop
+(skipping what the journal has) does not keep.
+
+DBOS is one instance per process, so the agent a worker runs is process state here: `serve`
+installs it before the worker launches DBOS.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from mainspring.agent import Agent, RunResult
+from mainspring.engine.base import WORKFLOW_NAME
+from mainspring.errors import EngineError, MissingExtraError, RunNotFoundError
+from mainspring.runs import RunInfo
+
+try:
+    from dbos import DBOS
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError("the durable engine", "engine") from exc
+
+
+class RunOutcome(TypedDict):
+    """What a finished workflow returns (and DBOS keeps)."""
+
+    run_id: str
+    status: str
+    stop_reason: str | None
+    output: str
+    steps: int
+    tool_calls: int
+    executor_id: str
+
+
+_FINISHED = frozenset({"completed", "cancelled", "failed", "needs_attention"})
+
+
+class _Installed:
+    agent: Agent | None = None
+
+
+def install_agent(agent: Agent) -> None:
+    """The agent this process's workflows run (its `run_store` must be the shared one)."""
+    if agent.run_store is None:
+        raise EngineError("an engine worker's agent needs a run_store (the shared PostgreSQL)")
+    _Installed.agent = agent
+
+
+def installed_agent() -> Agent:
+    """The agent `install_agent` set; an error when a workflow runs before it was set."""
+    if _Installed.agent is None:
+        raise EngineError("no agent installed in this worker: call install_agent() first")
+    return _Installed.agent
+
+
+def _from_result(result: RunResult, status: str) -> RunOutcome:
+    return RunOutcome(
+        run_id=result.run_id,
+        status=status,
+        stop_reason=result.stop_reason,
+        output=result.output,
+        steps=result.steps,
+        tool_calls=result.tool_calls,
+        executor_id=DBOS.executor_id,
+    )
+
+
+def _from_info(info: RunInfo) -> RunOutcome:
+    return RunOutcome(
+        run_id=info.run_id,
+        status=info.status,
+        stop_reason=info.stop_reason,
+        output=info.output or "",
+        steps=info.steps,
+        tool_calls=info.tool_calls,
+        executor_id=DBOS.executor_id,
+    )
+
+
+async def run_or_resume(agent: Agent, run_id: str, task: str) -> RunOutcome:
+    """Start the run, or continue it from its journal when an earlier attempt began it."""
+    store = agent.run_store
+    assert store is not None  # install_agent checked it
+    try:
+        record = await store.load(run_id)
+    except RunNotFoundError:
+        result = await agent.run(task, run_id=run_id)
+    else:
+        if record.info.status in _FINISHED:
+            return _from_info(record.info)
+        result = await agent.resume(run_id)
+    info = (await store.load(run_id)).info
+    return _from_result(result, info.status)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+async def run_workflow(run_id: str, task: str) -> Any:
+    """One run, durable across workers (see the module docstring)."""
+    return await run_or_resume(installed_agent(), run_id, task)
