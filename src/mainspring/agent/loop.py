@@ -481,6 +481,8 @@ class AgentLoop:
                     idempotency_key=k,
                     deps=cfg.deps,
                     scope=self.scope,
+                    # Tool output is capped in the tokens of the model that will read it.
+                    tokenizer=self._tokenizer,
                 ),
             )
             for c, k in fresh

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from mainspring.errors import MCPConfigError
 from mainspring.tools.base import Principal
-from mainspring.tools.policy import BreakerPolicy, RateLimit
+from mainspring.tools.policy import ApprovalPolicy, BreakerPolicy, RateLimit
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds per call: long enough for a slow tool (the 5 s some hosts use kills real work), never
@@ -54,7 +54,7 @@ class ToolOverride:
     timeout: float | None = None
     rate_limit: RateLimit | None = None
     scopes: frozenset[str] | None = None
-    requires_approval: bool | None = None
+    requires_approval: ApprovalPolicy | None = None
     max_result_tokens: int | None = None
     cache_ttl: float | None = None
     """Cache results this many seconds. Set it only for a tool you know is deterministic."""
@@ -77,7 +77,7 @@ class MCPServerConfig:
     rate_limit: RateLimit | None = None
     """One budget per tool of this server."""
     scopes: frozenset[str] = frozenset()
-    requires_approval: bool = False
+    requires_approval: ApprovalPolicy = False
     max_result_tokens: int | None = None
     breaker: BreakerPolicy = DEFAULT_SERVER_BREAKER
     """Used twice: for each tool, and for the server as a whole."""

@@ -90,7 +90,12 @@ class _Reader:
                 raise self.fail("scopes", "must be a list of strings")
             found["scopes"] = frozenset(scopes)
         if "requires_approval" in self.entry:
-            found["requires_approval"] = self.get("requires_approval", bool)
+            approval = self.get("requires_approval", (bool, str))
+            if approval not in (True, False, "tainted"):
+                raise self.fail(
+                    "requires_approval", f"must be true, false or 'tainted', got {approval!r}"
+                )
+            found["requires_approval"] = approval
         if "max_result_tokens" in self.entry:
             cap = self.get("max_result_tokens", int)
             if cap < 64:

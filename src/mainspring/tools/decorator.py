@@ -19,6 +19,7 @@ from mainspring.tools._jailed import check_function, jail_tool
 from mainspring.tools._validation import JsonSchemaValidator, PydanticValidator
 from mainspring.tools.base import CallContext, Tool
 from mainspring.tools.policy import (
+    ApprovalPolicy,
     BreakerPolicy,
     RateLimit,
     ToolPolicy,
@@ -197,7 +198,7 @@ def tool(
     cache_ttl: float | None = None,
     breaker: int | BreakerPolicy | None = None,
     scopes: Iterable[str] = (),
-    requires_approval: bool = False,
+    requires_approval: ApprovalPolicy = False,
     secrets: Iterable[str] = (),
     idempotent: bool = False,
     sandbox: Sandbox | None = None,
@@ -217,7 +218,7 @@ def tool(
     cache_ttl: float | None = None,
     breaker: int | BreakerPolicy | None = None,
     scopes: Iterable[str] = (),
-    requires_approval: bool = False,
+    requires_approval: ApprovalPolicy = False,
     secrets: Iterable[str] = (),
     idempotent: bool = False,
     sandbox: Sandbox | None = None,

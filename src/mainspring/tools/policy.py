@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mainspring.errors import ConfigurationError
 
@@ -103,6 +103,10 @@ class BreakerPolicy:
             )
 
 
+ApprovalPolicy = bool | Literal["tainted"]
+"""When a tool's calls need approval: always (True), never (False), or only tainted calls."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolPolicy:
     """Everything a tool declares about how it may be called."""
@@ -116,7 +120,10 @@ class ToolPolicy:
     breaker: BreakerPolicy | None = None
     scopes: frozenset[str] = frozenset()
     """Scopes the calling principal must hold, all of them."""
-    requires_approval: bool = False
+    requires_approval: ApprovalPolicy = False
+    """True: every call needs an approver's yes. `"tainted"`: only calls the model asked for
+    after reading a tool result (non-empty provenance), the ones an injected instruction in that
+    result could have caused; calls that follow from the task alone run without asking."""
     secrets: frozenset[str] = frozenset()
     """Parameters whose values are redacted in events and audit records."""
     idempotent: bool = False
@@ -134,6 +141,11 @@ class ToolPolicy:
             raise ConfigurationError(f"timeout must be positive seconds, got {self.timeout}")
         if self.cache_ttl is not None and self.cache_ttl <= 0:
             raise ConfigurationError(f"cache_ttl must be positive seconds, got {self.cache_ttl}")
+        if self.requires_approval not in (True, False, "tainted"):
+            raise ConfigurationError(
+                f"requires_approval must be True, False or 'tainted', got "
+                f"{self.requires_approval!r}"
+            )
         check_max_result_tokens(self.max_result_tokens)
 
 

@@ -19,7 +19,7 @@ from mainspring.sandbox.base import Limits, Sandbox
 from mainspring.sandbox.detect import detect_sandbox
 from mainspring.tools.base import Tool
 from mainspring.tools.decorator import tool
-from mainspring.tools.policy import BreakerPolicy, RateLimit
+from mainspring.tools.policy import ApprovalPolicy, BreakerPolicy, RateLimit
 
 
 def code_sandbox(sandbox: Sandbox | None, *, allow_weaker: bool, builder: str) -> Sandbox:
@@ -65,7 +65,7 @@ class CodeToolPolicy:
     cache_ttl: float | None = None
     breaker: int | BreakerPolicy | None = None
     scopes: Iterable[str] = ()
-    requires_approval: bool = False
+    requires_approval: ApprovalPolicy = False
     secrets: Iterable[str] = ()
     idempotent: bool = False
 

@@ -9,7 +9,7 @@ from mainspring.sandbox._report import describe_jail, log_run, report
 from mainspring.sandbox.base import Limits, Sandbox
 from mainspring.tools.base import Tool
 from mainspring.tools.builtin._sandboxed import CodeToolPolicy, build_code_tool, code_sandbox
-from mainspring.tools.policy import BreakerPolicy, RateLimit
+from mainspring.tools.policy import ApprovalPolicy, BreakerPolicy, RateLimit
 
 
 def shell_tool(
@@ -25,7 +25,7 @@ def shell_tool(
     cache_ttl: float | None = None,
     breaker: int | BreakerPolicy | None = None,
     scopes: Iterable[str] = (),
-    requires_approval: bool = False,
+    requires_approval: ApprovalPolicy = False,
     secrets: Iterable[str] = (),
     idempotent: bool = False,
 ) -> Tool:

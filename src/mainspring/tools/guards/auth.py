@@ -36,13 +36,16 @@ class ApprovalGuard:
     """
 
     def applies(self, tool: Tool) -> bool:
-        """Only tools declared `requires_approval`."""
-        return tool.policy.requires_approval
+        """Only tools declared `requires_approval` (always, or for tainted calls)."""
+        return tool.policy.requires_approval is not False
 
     async def wrap(self, invocation: Invocation, call_next: Handler) -> str:
         """Ask the approver; no approver or a 'no' stops the call."""
         ctx = invocation.ctx
         name = invocation.tool.name
+        provenance = ctx.scope.provenance if ctx.scope is not None else ()
+        if invocation.tool.policy.requires_approval == "tainted" and not provenance:
+            return await call_next(invocation)  # the call follows from the task alone
         if ctx.approver is None:
             raise ApprovalRequiredError(
                 f"{name!r} needs approval and no approver is configured for this run; "
@@ -53,7 +56,7 @@ class ApprovalGuard:
             arguments=invocation.tool.redact(invocation.kwargs),
             principal=ctx.principal,
             run_id=ctx.run_id,
-            provenance=ctx.scope.provenance if ctx.scope is not None else (),
+            provenance=provenance,
         )
         answer = ctx.approver(request)
         approved = await answer if inspect.isawaitable(answer) else answer
