@@ -1,9 +1,11 @@
 import io
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -151,3 +153,49 @@ async def test_json_logs_carry_run_fields_and_never_arguments() -> None:
     assert tool_lines[0]["outcome"] == "ok"
     assert all(line["time"].endswith("Z") for line in lines)
     assert "s3cr3t" not in out.getvalue()
+
+
+def test_the_cli_prints_spans_with_otel_traces_exporter_console(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.models._server import Reply, ScriptedServer
+
+    server = ScriptedServer()
+    server.start()
+    try:
+        chunk = {"choices": [{"index": 0, "delta": {"content": "391"}, "finish_reason": None}]}
+        done_chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        server.add(Reply(sse=[chunk, done_chunk, "[DONE]"]))
+        (tmp_path / "none.toml").write_text("")
+        env = {
+            "PATH": os.environ["PATH"],
+            "MAINSPRING_DATA_DIR": str(tmp_path),
+            "MAINSPRING_CONFIG": str(tmp_path / "none.toml"),
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_SERVICE_NAME": "cli-test",
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mainspring.cli",
+                "run",
+                "17*23?",
+                "--model",
+                "openai:m",
+                "--base-url",
+                server.url,
+                "--json",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["output"] == "391"  # stdout stays one JSON document
+    assert '"name": "invoke_agent"' in done.stderr and "cli-test" in done.stderr

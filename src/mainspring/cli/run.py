@@ -32,11 +32,11 @@ from mainspring.cli.stores import (
 )
 from mainspring.config import Settings, load_settings, mask_url
 from mainspring.errors import ConfigurationError, RunNotFoundError
+from mainspring.hooks import Hooks
 from mainspring.models.base import Model
 from mainspring.models.registry import resolve_model
 from mainspring.runs import RunStore
 from mainspring.runs.base import utc_now
-from mainspring.sandbox import detect_sandbox
 from mainspring.tools import JsonlEventSink, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin import builtin_tools, python_tool, shell_tool
 from mainspring.tools.guards import GuardBackend
@@ -93,6 +93,22 @@ async def _run(agent: Agent, task: str, view: RunView) -> RunResult:
     return result
 
 
+def telemetry_hooks() -> Any:
+    """OpenTelemetry as the standard `OTEL_*` variables ask (None when none ask for it).
+
+    The environment is read here, at the edge; without the `otel` extra the variables are
+    ignored with a warning rather than failing the run.
+    """
+    if not any(os.environ.get(v) for v in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER")):
+        return None
+    try:
+        from mainspring.telemetry.setup import telemetry_from_environment
+    except ConfigurationError as exc:  # MissingExtraError: the otel extra is not installed
+        stderr_console().print(f"warning: OTEL_* variables ignored: {exc}", markup=False)
+        return None
+    return telemetry_from_environment(os.environ)
+
+
 def make_agent(
     settings: Settings,
     model: Model,
@@ -100,20 +116,25 @@ def make_agent(
     budget: Budget,
     *,
     code: bool = False,
+    allow_weaker_sandbox: bool = False,
     run_store: RunStore | None = None,
     backend: GuardBackend | None = None,
+    hooks: Sequence[Hooks] = (),
 ) -> Agent:
     """The CLI's agent: built-in tools, events and audit where the settings say, runs recorded.
 
     With `code`, the sandboxed `python` and `shell` tools join the built-in ones, in the
-    strongest jail this host supports. `run_store` defaults to the settings' run store;
-    `backend` (shared guard state, e.g. Redis) to in-process limits.
+    strongest jail this host supports; below namespaces they are refused unless
+    `allow_weaker_sandbox`. `hooks` observe every call (telemetry). `run_store` defaults to the
+    settings' run store; `backend` (shared guard state, e.g. Redis) to in-process limits.
     """
     audit = AuditSink(open_audit_log(settings))
     tools = builtin_tools()
     if code:
-        jail = detect_sandbox()
-        tools += [python_tool(jail), shell_tool(jail)]
+        tools += [
+            python_tool(allow_weaker=allow_weaker_sandbox),
+            shell_tool(allow_weaker=allow_weaker_sandbox),
+        ]
     if settings.event_log is None:
         ensure_data_dir(settings)
     executor = ToolExecutor(
@@ -128,6 +149,7 @@ def make_agent(
         protocol=protocol,  # type: ignore[arg-type]
         run_store=run_store or open_run_store(None, settings),
         audit=audit,
+        hooks=hooks,
         instructions="You are a careful assistant. Use a tool when it helps, then answer briefly.",
     )
 
@@ -150,8 +172,16 @@ def result_json(result: RunResult) -> dict[str, Any]:
 async def _main(settings: Settings, options: _RunOptions, view: RunView) -> RunResult:
     chosen = options.model
     backend = await connect_guard_backend(settings)
+    telemetry = telemetry_hooks()
     agent = make_agent(
-        settings, chosen, options.protocol, options.budget, code=options.code, backend=backend
+        settings,
+        chosen,
+        options.protocol,
+        options.budget,
+        code=options.code,
+        allow_weaker_sandbox=options.allow_weaker_sandbox,
+        backend=backend,
+        hooks=() if telemetry is None else [telemetry.hooks],
     )
     await load_model(chosen, stderr_console())
     try:
@@ -168,6 +198,8 @@ async def _main(settings: Settings, options: _RunOptions, view: RunView) -> RunR
         close = getattr(chosen, "aclose", None)
         if close is not None:
             await close()
+        if telemetry is not None:
+            telemetry.shutdown()  # flushes batched spans and the last metrics
 
 
 def _positive(value: float | None) -> float | None:
@@ -186,6 +218,7 @@ class _RunOptions:
     plan: bool
     code: bool
     mcp_config: Path | None = None
+    allow_weaker_sandbox: bool = False
 
 
 def run_command(
@@ -215,6 +248,13 @@ def run_command(
         bool, typer.Option("--code", help="Also offer the sandboxed python and shell tools.")
     ] = False,
     mcp_config: Annotated[Path | None, typer.Option("--mcp-config", help=MCP_CONFIG_HELP)] = None,
+    allow_weaker_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--allow-weaker-sandbox",
+            help="With --code, run below the namespaces level (no bubblewrap) instead of refusing.",
+        ),
+    ] = False,
 ) -> None:
     """Run the agent on a task with the built-in tools and show each step as it happens.
 
@@ -232,7 +272,9 @@ def run_command(
     chosen = build_model(
         model or settings.model, base_url or settings.base_url, settings_api_key(settings)
     )
-    options = _RunOptions(task, chosen, protocol, budget, plan, code, mcp_config)
+    options = _RunOptions(
+        task, chosen, protocol, budget, plan, code, mcp_config, allow_weaker_sandbox
+    )
     view = RunView(Console(file=sys.stdout), quiet=as_json)
     try:
         result = anyio.run(_main, settings, options, view)

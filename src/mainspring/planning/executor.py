@@ -13,14 +13,14 @@ import asyncio
 import copy
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mainspring.agent.agent import Agent
 from mainspring.agent.budget import Budget, Spent, check_before_model_call
 from mainspring.agent.events import RunResult
 from mainspring.clock import Clock
 from mainspring.errors import ConfigurationError, ModelError, PlanError, RunNotFoundError
-from mainspring.hooks import RunScope
+from mainspring.hooks import RunScope, RunSpan
 from mainspring.messages import Message, StopReason, Usage
 from mainspring.models.base import cost_of, count_prompt_tokens
 from mainspring.planning.plan import Plan, Step
@@ -222,6 +222,43 @@ class PlanExecutor:
         """Plan the task and run it, yielding plan and step events."""
         run_id = _new_plan_id()
         scope = self.scope(run_id, self.agent.clock.now())
+        async for event in self._observed(scope, task, self._plan_and_run(task, scope)):
+            yield event
+
+    async def _observed(
+        self,
+        scope: RunScope,
+        task: str,
+        events: AsyncIterator[PlanEvent],
+        *,
+        resumed: bool = False,
+    ) -> AsyncIterator[PlanEvent]:
+        """`events`, with the plan run announced on the hooks surface (one `RunSpan`, kind plan).
+
+        Announced before the planner's model call, so telemetry and audit see the planner, the
+        step sub-runs and the synthesis inside the plan run.
+        """
+        span = RunSpan(
+            run_id=scope.run_id,
+            task=task,
+            model=self.agent.model.name,
+            principal=scope.principal,
+            kind="plan",
+            resumed=resumed,
+        )
+        await scope.observers.run_started(span)
+        async for event in events:
+            if isinstance(event, PlanFinished):
+                result = event.result
+                await scope.observers.run_finished(
+                    replace(
+                        span, stop_reason=result.stop_reason, usage=result.usage, error=result.error
+                    )
+                )
+            yield event
+
+    async def _plan_and_run(self, task: str, scope: RunScope) -> AsyncIterator[PlanEvent]:
+        run_id = scope.run_id
         tools = await self.agent.tool_definitions()
         try:
             outcome = await self.bound_planner(scope).plan(task, tools)
@@ -265,7 +302,7 @@ class PlanExecutor:
         scope = self.scope(run_id, self.agent.clock.now())
         run = self._start(plan, planning_usage or Usage(), run_id, scope)
         await run.recorder.save(run.plans, 0, new=True, usage=run.ledger.usage)
-        async for event in run.events():
+        async for event in self._observed(scope, plan.task, run.events()):
             yield event
 
     async def resume(self, run_id: str) -> PlanResult:
@@ -291,7 +328,7 @@ class PlanExecutor:
         run = _PlanRun(self, plans, info.usage, recorder, scope)
         run.replans = int(info.settings.get("replans", 0))
         await run.load_finished_steps(store)
-        return await _last(run.events())
+        return await _last(self._observed(scope, info.task, run.events(), resumed=True))
 
 
 class _PlanRun:
