@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import anyio
 import httpx
 import uvicorn
 
+from mainspring.mcp import MCPServerConfig
 from mainspring.models.base import Model
 from mainspring.server import ServerSettings, create_app
 from mainspring.server.state import ServiceState
@@ -35,6 +36,7 @@ class ThreadedServer:
         data_dir: Path,
         tools: list[Tool],
         models: dict[str, Model],
+        mcp_servers: Sequence[MCPServerConfig] = (),
         **settings: Any,
     ) -> None:
         self.port = free_port()
@@ -42,7 +44,7 @@ class ThreadedServer:
         self.settings = ServerSettings(
             data_dir=data_dir, port=self.port, model=next(iter(models)), **settings
         )
-        self.app = create_app(self.settings, tools=tools, models=models)
+        self.app = create_app(self.settings, tools=tools, models=models, mcp_servers=mcp_servers)
         self.state: ServiceState = self.app.state.service
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,6 +13,7 @@ import typer
 from mainspring.cli.run import build_model
 from mainspring.config import load_settings
 from mainspring.errors import ConfigurationError, MissingExtraError
+from mainspring.mcp import MCPServerConfig, load_mcp_config
 from mainspring.models.base import Model
 from mainspring.tools import Tool, ToolRegistry
 from mainspring.tools.builtin import builtin_tools
@@ -63,6 +66,13 @@ def _models(settings: ServerSettings, base_url: str | None) -> dict[str, Model]:
     }
 
 
+def _mcp_servers(path: Path) -> list[MCPServerConfig]:
+    try:
+        return load_mcp_config(path, environ=os.environ)
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--mcp-config") from None
+
+
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
@@ -75,6 +85,10 @@ def serve_command(
     ] = None,
     tools: Annotated[
         list[str] | None, typer.Option(help="MODULE:ATTR of your tools (repeatable).")
+    ] = None,
+    mcp_config: Annotated[
+        Path | None,
+        typer.Option("--mcp-config", help="An mcpServers JSON file whose tools runs may use."),
     ] = None,
 ) -> None:
     """Serve agents over HTTP: keys, quotas, runs with live events, approvals, dashboard."""
@@ -98,10 +112,12 @@ def serve_command(
         )
     except ConfigurationError as exc:
         raise typer.BadParameter(str(exc)) from None
+    servers = [] if mcp_config is None else _mcp_servers(mcp_config)
     app = create_app(
         settings,
         tools=_tools(tools or []),
         models=_models(settings, base_url or base.base_url),
+        mcp_servers=servers,
     )
     typer.echo(f"mainspring serving on http://{settings.host}:{settings.port}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

@@ -6,9 +6,10 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
+from anyio.abc import TaskGroup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from mainspring.audit import AuditLog, AuditSink, SqliteAuditLog
 from mainspring.hooks import Sealer
+from mainspring.mcp.base import MCPServerConfig
 from mainspring.models.base import Model
 from mainspring.models.registry import resolve_model
 from mainspring.runs import RunStore, SqliteRunStore
@@ -137,6 +139,7 @@ def create_app(
     tools: Sequence[Tool] = (),
     models: Mapping[str, Model] | None = None,
     backend: GuardBackend | None = None,
+    mcp_servers: Sequence[MCPServerConfig] = (),
 ) -> Starlette:
     """The service as an ASGI app.
 
@@ -145,22 +148,23 @@ def create_app(
         tools: the tools runs may use (each with its policy: scopes, approval, limits).
         models: model by name; default: each of `settings.models` resolved by name.
         backend: shared guard state; default from `settings.redis_url`, else in-process.
+        mcp_servers: MCP servers whose tools runs may use too (`load_mcp_config`); they are
+            connected when the app starts (the tool list is the one they offer then).
     """
     state = build_state(settings, tools=tools, models=models, backend=backend)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as group:
-            state.runs.attach(group)
-            recovered = await state.runs.recover()
-            if recovered:
-                logger.info("resuming %d runs that were active when the server stopped", recovered)
-            group.start_soon(state.runs.keep_leases)
-            try:
-                yield
-            finally:
-                # Runs still going are interrupted here and resumed by the next start.
-                group.cancel_scope.cancel()
+        async with AsyncExitStack() as stack:
+            if mcp_servers:
+                await _connect_mcp(stack, state, mcp_servers)
+            async with anyio.create_task_group() as group:
+                await _serve(group, state)
+                try:
+                    yield
+                finally:
+                    # Runs still going are interrupted here and resumed by the next start.
+                    group.cancel_scope.cancel()
         await state.audit_log.aclose()
         await state.runs.run_store.aclose()
         if backend is None:  # made here from the settings, so closed here
@@ -175,6 +179,27 @@ def create_app(
     app.state.service = state
     app.add_middleware(_CountResponses, metrics=state.metrics)
     return app
+
+
+async def _connect_mcp(
+    stack: AsyncExitStack, state: ServiceState, servers: Sequence[MCPServerConfig]
+) -> None:
+    """Start the MCP servers and add their tools to every tenant's tools, before any run."""
+    from mainspring.mcp.client import MCPToolset  # the mcp extra: only when servers are given
+
+    reserved = [t.name for t in state.tenants.tools]
+    toolset = MCPToolset(servers, backend=state.tenants.backend, reserved=reserved)
+    await stack.enter_async_context(toolset)
+    state.tenants.tools = (*state.tenants.tools, *toolset.tools)
+
+
+async def _serve(group: TaskGroup, state: ServiceState) -> None:
+    """Take the runs task group, resume interrupted runs, keep their leases."""
+    state.runs.attach(group)
+    recovered = await state.runs.recover()
+    if recovered:
+        logger.info("resuming %d runs that were active when the server stopped", recovered)
+    group.start_soon(state.runs.keep_leases)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:

@@ -36,7 +36,7 @@ class TenantTools:
         *,
         default_timeout: float | None = 60.0,
     ) -> None:
-        self.tools = tuple(tools)
+        self.tools: tuple[Tool, ...] = tuple(tools)
         self.backend = backend
         self.sinks = tuple(sinks)
         self.default_timeout = default_timeout
