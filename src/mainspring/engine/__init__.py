@@ -7,9 +7,9 @@ the DBOS parts are imported only when asked for.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mainspring._lazy import lazy_attributes as _lazy_attributes
 from mainspring.engine.base import QUEUE_NAME, WORKFLOW_NAME, EngineSettings
 
 if TYPE_CHECKING:
@@ -25,13 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # DBOS is optional (`mainspring[engine]`): import it only when asked for.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "QUEUE_NAME",

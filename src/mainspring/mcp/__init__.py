@@ -6,9 +6,9 @@ functions need the `mcp` extra (`pip install 'mainspring[mcp]'`) and are importe
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mainspring._lazy import lazy_attributes as _lazy_attributes
 from mainspring.mcp.base import (
     HttpTarget,
     KeyVerifier,
@@ -32,12 +32,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mainspring.mcp' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "HttpTarget",

@@ -7,8 +7,9 @@ Each is a subscriber of the hooks surface (`mainspring.hooks`): give it to an `A
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mainspring._lazy import lazy_attributes as _lazy_attributes
 from mainspring.telemetry.logs import JsonFormatter, LoggingHooks, configure_logging
 
 if TYPE_CHECKING:
@@ -24,15 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # The OpenTelemetry SDK and prometheus-client are optional: import them only when used.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mainspring.telemetry' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "JsonFormatter",
