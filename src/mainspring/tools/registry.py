@@ -9,6 +9,7 @@ from typing import Any
 
 from mainspring.errors import BackendError, DuplicateToolError, ToolNotFoundError
 from mainspring.tools.base import Principal, SchemaFormat, Tool
+from mainspring.tools.guards._waits import may_wait
 from mainspring.tools.guards.backend import GuardBackend
 from mainspring.tools.guards.memory_backend import InMemoryBackend
 from mainspring.tools.guards.rate_limit import rate_key
@@ -116,6 +117,8 @@ class ToolRegistry:
         if tool.policy.breaker is None and tool.policy.rate_limit is None:
             return "available"  # nothing to ask the backend
         try:
+            if not may_wait(self.backend):  # in-process: no I/O to bound, skip the timer
+                return await self._guard_status(tool, principal)
             async with asyncio.timeout(self.status_timeout):
                 return await self._guard_status(tool, principal)
         except TimeoutError:
