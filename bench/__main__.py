@@ -41,7 +41,11 @@ def assemble() -> None:
     header = (
         "# Benchmark results\n\n"
         "Written by `make bench` (one topic: `python -m bench TOPIC`). Each section says when and "
-        "where it was measured; these machines are shared, so compare figures within a section.\n"
+        "where it was measured (and, from 2026-12-01 on, the load average when it started); these "
+        "machines are shared, so compare figures within a section. The 2026-12-01 23:46-23:57 UTC "
+        "sections (agent, engine, startup, telemetry, tools) ran one after another on an "
+        "otherwise idle machine (load average 0.9-2.2); the MCP, sandbox, server and tokens "
+        "sections of the same day were measured by their authors at load 3-17.\n"
     )
     (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(parts))
 
@@ -62,8 +66,12 @@ def main(argv: list[str]) -> None:
     for topic in topics:
         print(f"== bench {topic}", flush=True)
         module = importlib.import_module(f"bench.{topic}")
+        load = os.getloadavg()[0]  # before: the benchmark's own work would count as load
         section = module.main()
-        text = f"{section.rstrip()}\n\n_Measured {stamp} on {_machine()}._\n"
+        text = (
+            f"{section.rstrip()}\n\n_Measured {stamp} on {_machine()}, "
+            f"load average {load:.1f} at the start._\n"
+        )
         (SECTIONS / f"{topic}.md").write_text(text)
         print(text, flush=True)
     assemble()
