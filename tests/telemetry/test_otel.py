@@ -186,3 +186,28 @@ async def test_plan_steps_nest_under_the_plan_span(otel: Captured) -> None:
     chats = [s for s in otel.finished() if s.name.startswith("chat ")]
     assert len(chats) >= 4
     assert {s.context.trace_id for s in chats} == {plan[0].context.trace_id}
+
+
+async def test_sandbox_level_and_breaker_state_are_recorded(otel: Captured) -> None:
+    from mainspring.sandbox import ProcessSandbox
+    from mainspring.tools.builtin import python_tool
+
+    shell_free = python_tool(ProcessSandbox())
+    code = {"code": "print(6 * 7)"}
+    script = [tool_calls((shell_free.name, code)), text("42")]
+    with ScriptedModel(script) as model:
+        await Agent(model, [shell_free], hooks=[otel.hooks]).run("compute")
+    (span,) = otel.by_name(f"execute_tool {shell_free.name}")
+    assert span.attributes is not None and span.attributes["mainspring.sandbox.isolation"]
+
+    @tool(breaker=1)
+    def flaky() -> str:
+        """Always fails."""
+        raise RuntimeError("down")
+
+    calls = [tool_calls(("flaky", {})), tool_calls(("flaky", {})), text("gave up")]
+    with ScriptedModel(calls) as model:
+        budget = Budget(max_repeated_calls=None)
+        await Agent(model, [flaky], hooks=[otel.hooks], budget=budget).run("try twice")
+    points = otel.metric_points("mainspring.tool.breaker_open")
+    assert [p.value for p in points if p.attributes["gen_ai.tool.name"] == "flaky"] == [1]  # type: ignore[attr-defined]

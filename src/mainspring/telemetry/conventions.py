@@ -82,6 +82,7 @@ METRIC_GUARD_REFUSALS = "mainspring.guard.refusals"
 METRIC_RUN_DURATION = "mainspring.run.duration"
 METRIC_RUNS = "mainspring.runs"
 METRIC_COST = "mainspring.cost"
+METRIC_BREAKER_OPEN = "mainspring.tool.breaker_open"
 
 CAPTURE_CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The convention's own switch for recording prompts, arguments and results."""

@@ -15,6 +15,7 @@ events carrying the error kind. Content (prompts, arguments, results) is recorde
 from __future__ import annotations
 
 import json
+import re
 import time
 from contextvars import Token
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingExtraError("OpenTelemetry tracing", "otel") from exc
 
 _INSTRUMENTATION = "mainspring"
+
+# Every sandboxed tool's text starts with the isolation that was in force (sandbox/_report.py).
+_ISOLATION = re.compile(r"^\[sandbox: ([a-z_]+)\]")
 
 
 @dataclass(slots=True)
@@ -100,6 +104,10 @@ class OpenTelemetryHooks(Hooks):
         )
         self._cost = meter.create_counter(
             gen.METRIC_COST, unit="USD", description="Model cost of finished runs"
+        )
+        self._breaker = meter.create_gauge(
+            gen.METRIC_BREAKER_OPEN,
+            description="1 when a tool's last call found its circuit breaker open, else 0",
         )
 
     # --- runs ------------------------------------------------------------------------------
@@ -224,11 +232,18 @@ class OpenTelemetryHooks(Hooks):
         self._tool_calls.add(1, {**labels, gen.TOOL_CACHED: cached})
         if outcome in gen.GUARD_REFUSALS:
             self._refusals.add(1, {gen.ERROR_TYPE: outcome, gen.TOOL_NAME: record.call.name})
+        if outcome != "internal" and outcome != "unavailable":
+            # The breaker is what the last call saw: open refuses, anything the tool answered
+            # (well or not) means it let the call through.
+            self._breaker.set(int(outcome == "circuit_open"), {gen.TOOL_NAME: record.call.name})
         if opened is None:
             return
         span = opened.span
         span.set_attribute(gen.TOOL_OUTCOME, outcome)
         span.set_attribute(gen.TOOL_CACHED, cached)
+        isolation = _ISOLATION.match(result.content) if result is not None else None
+        if isolation is not None:
+            span.set_attribute(gen.ISOLATION, isolation.group(1))
         if result is not None and result.error is not None:
             if outcome in gen.GUARD_REFUSALS:
                 span.add_event(
