@@ -125,6 +125,21 @@ class ToolCallRecord:
         return (self.step, self.call.id)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetrievalRecord:
+    """One memory retrieval for a run's prompt, announced once it is done (start and length)."""
+
+    run_id: str
+    step: int
+    started_ns: int
+    """`time.time_ns()` when the retrieval began (for a span's start)."""
+    latency_ms: float
+    max_tokens: int
+    tokens: int | None = None
+    """Tokens of the context retrieved; None when the retrieval failed."""
+    error: str | None = None
+
+
 class Hooks:
     """A subscriber: override the stages you observe; every other stage does nothing."""
 
@@ -145,6 +160,9 @@ class Hooks:
 
     async def tool_finished(self, record: ToolCallRecord) -> None:
         """A tool call ended, well or not (`record.result`)."""
+
+    async def memory_retrieved(self, record: RetrievalRecord) -> None:
+        """Memory was read for the run's prompt (how long, how many tokens)."""
 
 
 class Sealer(Protocol):
@@ -236,6 +254,11 @@ class Observers:
             record = replace(record, result=clean_result(record.result))
         for hook in self.hooks:
             await _after(hook.tool_finished, record)
+
+    async def memory_retrieved(self, record: RetrievalRecord) -> None:
+        """Announce a finished memory retrieval; failures are logged, never raised."""
+        for hook in self.hooks:
+            await _after(hook.memory_retrieved, record)
 
     def clean_tool(self, record: ToolCallRecord) -> ToolCallRecord:
         """The record with the call's secrets redacted (sealed when a sealer is set)."""

@@ -1,5 +1,6 @@
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -211,3 +212,20 @@ async def test_sandbox_level_and_breaker_state_are_recorded(otel: Captured) -> N
         await Agent(model, [flaky], hooks=[otel.hooks], budget=budget).run("try twice")
     points = otel.metric_points("mainspring.tool.breaker_open")
     assert [p.value for p in points if p.attributes["gen_ai.tool.name"] == "flaky"] == [1]  # type: ignore[attr-defined]
+
+
+async def test_memory_retrieval_is_a_span_under_the_run(otel: Captured, tmp_path: Path) -> None:
+    from mainspring.memory import AgentMemory
+
+    memory = AgentMemory.open(f"sqlite:///{tmp_path / 'memory.db'}")
+    await memory.add_long_term("Ann prefers tea", importance=0.9)
+    with ScriptedModel([text("tea")]) as model:
+        await Agent(model, memory=memory, hooks=[otel.hooks]).run("What does Ann drink?")
+    (run,) = otel.by_name("invoke_agent")
+    (retrieval,) = otel.by_name("retrieval")
+    assert retrieval.parent is not None and retrieval.parent.span_id == run.context.span_id
+    assert retrieval.attributes is not None
+    assert retrieval.attributes["gen_ai.operation.name"] == "retrieval"
+    assert isinstance(retrieval.attributes["mainspring.memory.tokens"], int)
+    assert retrieval.start_time is not None and retrieval.end_time is not None
+    assert retrieval.end_time >= retrieval.start_time

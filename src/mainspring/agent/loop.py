@@ -33,6 +33,7 @@ from mainspring.agent.events import (
 )
 from mainspring.agent.journal import Journal, idempotency_key
 from mainspring.agent.progress import ProgressTracker
+from mainspring.agent.recall import recall
 from mainspring.agent.toolbox import Toolbox
 from mainspring.clock import Clock, utc_now
 from mainspring.errors import MainspringError, ModelError
@@ -541,10 +542,10 @@ class AgentLoop:
         if cfg.protocol == "react":
             system.append(react.react_instructions(await cfg.toolbox.definitions(cfg.principal)))
         if cfg.memory is not None:
-            context = await cfg.memory.get_context(
-                cfg.memory_tokens, query=self.state.task, tokenizer=cfg.model.tokenizer
+            model = cfg.model
+            text = await recall(
+                cfg.memory, self.state.task, cfg.memory_tokens, model.tokenizer, self.scope
             )
-            text = str(getattr(context, "text", ""))
             if text:
                 system.append(f"What you remember that may be relevant:\n{text}")
         prompt = "\n\n".join(part for part in system if part)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mainspring.errors import MissingExtraError
-from mainspring.hooks import Hooks, ModelCallRecord, RunSpan, ToolCallRecord
+from mainspring.hooks import Hooks, ModelCallRecord, RetrievalRecord, RunSpan, ToolCallRecord
 from mainspring.telemetry import conventions as gen
 
 try:
@@ -255,6 +255,29 @@ class OpenTelemetryHooks(Hooks):
         if self.capture_content and result is not None:
             span.set_attribute(gen.TOOL_CALL_RESULT, result.content)
         self._end(opened)
+
+    # --- memory ----------------------------------------------------------------------------
+
+    async def memory_retrieved(self, record: RetrievalRecord) -> None:
+        """A `retrieval` span under the run, over the time the memory was read."""
+        run = self._open.get(("run", record.run_id))
+        ctx = trace.set_span_in_context(run.span) if run is not None else None
+        span = self.tracer.start_span(
+            gen.OP_RETRIEVAL, context=ctx, kind=SpanKind.INTERNAL, start_time=record.started_ns
+        )
+        span.set_attributes(
+            {
+                gen.OPERATION_NAME: gen.OP_RETRIEVAL,
+                gen.RUN_ID: record.run_id,
+                gen.STEP: record.step,
+                gen.RETRIEVAL_MAX_TOKENS: record.max_tokens,
+            }
+        )
+        if record.tokens is not None:
+            span.set_attribute(gen.RETRIEVAL_TOKENS, record.tokens)
+        if record.error is not None:
+            span.set_status(Status(StatusCode.ERROR, record.error))
+        span.end(end_time=record.started_ns + int(record.latency_ms * 1e6))
 
     # --- span bookkeeping ------------------------------------------------------------------
 
