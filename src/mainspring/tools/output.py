@@ -41,10 +41,6 @@ _INVISIBLE = re.compile(
     "]"
 )
 
-# Counting a very long text in one call can exceed what a tokenizer accepts (or its memory), so
-# long texts are counted in pieces cut at whitespace, where BPE pre-tokenisers split anyway.
-_CHUNK_CHARS = 64 * 1024
-
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
@@ -58,41 +54,9 @@ def neutralise(text: str) -> str:
     return _INVISIBLE.sub(_escape, text)
 
 
-def _chunks(text: str) -> list[str]:
-    pieces: list[str] = []
-    start = 0
-    while len(text) - start > _CHUNK_CHARS:
-        end = start + _CHUNK_CHARS
-        # Cut before the last whitespace of the window (BPE attaches a space to the next word).
-        half = start + _CHUNK_CHARS // 2
-        space = max(text.rfind(" ", half, end), text.rfind("\n", half, end))
-        if space > start:
-            end = space
-        pieces.append(text[start:end])
-        start = end
-    pieces.append(text[start:])
-    return pieces
-
-
 def count_tokens(text: str, tokenizer: Tokenizer) -> int:
-    """Tokens in `text` of any length (long texts are counted in whitespace-cut pieces)."""
-    if len(text) <= _CHUNK_CHARS:
-        return tokenizer.count(text)
-    return sum(tokenizer.count(piece) for piece in _chunks(text))
-
-
-def _head(text: str, max_tokens: int, tokenizer: Tokenizer) -> str:
-    """The longest whole-piece prefix plus a truncated piece, within `max_tokens`."""
-    kept: list[str] = []
-    left = max_tokens
-    for piece in _chunks(text):
-        n = tokenizer.count(piece)
-        if n > left:
-            kept.append(tokenizer.truncate(piece, left))
-            break
-        kept.append(piece)
-        left -= n
-    return "".join(kept)
+    """Tokens in `text`: a `Tokenizer` counts any length (`mainspring.tokens` chunks long text)."""
+    return tokenizer.count(text)
 
 
 def _marker(omitted: int, total: int) -> str:
@@ -109,7 +73,7 @@ def cap(text: str, max_tokens: int, tokenizer: Tokenizer) -> str | None:
         return None
     budget = max_tokens - tokenizer.count(_marker(total, total))
     while True:
-        head = _head(text, budget, tokenizer)
+        head = tokenizer.truncate(text, budget)
         kept = tokenizer.count(head)
         cut = head + _marker(total - kept, total)
         # Piece boundaries can shift a count by a token or two: check what the model gets.
