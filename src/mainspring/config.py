@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Order the sources: CLI options > environment > toml file > defaults."""
         path, _ = config_file()
-        return (init_settings, env_settings, _FileSource(settings_cls, read_config_file(path)))
+        return (init_settings, env_settings, ValuesSource(settings_cls, read_config_file(path)))
 
     @property
     def origins(self) -> Mapping[str, str]:
@@ -167,8 +167,12 @@ class Settings(BaseSettings):
         return values
 
 
-class _FileSource(PydanticBaseSettingsSource):
-    """The values of one TOML file, read (and its errors explained) by `read_config_file`."""
+class ValuesSource(PydanticBaseSettingsSource):
+    """Settings values already read into a dict.
+
+    A TOML file (`read_config_file`), or a table of one that another settings class layers (the
+    service's `[server]`).
+    """
 
     def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
         super().__init__(settings_cls)
@@ -179,6 +183,7 @@ class _FileSource(PydanticBaseSettingsSource):
         return self.values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
+        """All the values at once."""
         return dict(self.values)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mainspring.config import Settings
+from mainspring.config import Settings, ValuesSource
 from mainspring.errors import ConfigurationError
 
 
@@ -31,20 +31,6 @@ class QuotaSettings(BaseModel):
     """Dollars of model calls since midnight UTC (None: no cap)."""
     event_streams: int = Field(default=20, ge=1)
     """Open server-sent event streams at once."""
-
-
-class _TableSource(PydanticBaseSettingsSource):
-    """Values from an already-read `[server]` table (the CLI's `Settings.server`)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], table: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._table = table
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._table.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._table)
 
 
 class ServerSettings(BaseSettings):
@@ -143,7 +129,7 @@ def load_server_settings(base: Settings, **overrides: Any) -> ServerSettings:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _TableSource(settings_cls, table))
+            return (init_settings, env_settings, ValuesSource(settings_cls, table))
 
     try:
         return _Layered(**given)
