@@ -7,6 +7,7 @@ makes sense, and trivially serialisable with `dataclasses.asdict` for run record
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
@@ -102,6 +103,14 @@ def _not_an_object(value: object) -> str:
         f"arguments must be a JSON object, got {type(value).__name__}; "
         'send {"parameter": value, ...}'
     )
+
+
+def call_signature(name: str, arguments: Mapping[str, Any]) -> str:
+    """One call's identity as text, `name({...})` with canonical JSON arguments.
+
+    Replay matches recorded calls by it and the loop spots repeated calls by it.
+    """
+    return f"{name}({json.dumps(arguments, sort_keys=True, default=repr)})"
 
 
 @dataclass(frozen=True, slots=True)

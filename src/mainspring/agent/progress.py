@@ -10,17 +10,17 @@ Pure: no I/O, no clock; the loop feeds it calls in the order the model asked for
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mainspring.messages import call_signature
+
 
 def call_key(tool: str, arguments: Mapping[str, Any]) -> str:
-    """One call's identity: the tool and its arguments in canonical JSON."""
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=repr)
-    return f"{tool}:{canonical}"
+    """One call's identity: the tool and its arguments in canonical JSON (as replay matches)."""
+    return call_signature(tool, arguments)
 
 
 @dataclass(slots=True)
@@ -69,7 +69,5 @@ class ProgressTracker:
 
 
 def _short(key: str, limit: int = 120) -> str:
-    """A call key fit for a message: `tool {args}`, long arguments elided."""
-    tool, _, arguments = key.partition(":")
-    text = f"{tool}({arguments})"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A call key fit for a message, long arguments elided."""
+    return key if len(key) <= limit else key[: limit - 3] + "..."

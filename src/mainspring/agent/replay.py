@@ -7,7 +7,6 @@ diverge. Useful for debugging, regression tests and model comparisons.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -18,7 +17,14 @@ from mainspring.agent.toolbox import Toolbox
 from mainspring.clock import utc_now
 from mainspring.errors import ModelError
 from mainspring.hooks import ToolCallRecord, redact_call
-from mainspring.messages import Message, ModelResponse, ToolCall, ToolError, ToolResult
+from mainspring.messages import (
+    Message,
+    ModelResponse,
+    ToolCall,
+    ToolError,
+    ToolResult,
+    call_signature,
+)
 from mainspring.models.base import (
     Model,
     ModelDelta,
@@ -71,7 +77,7 @@ class RecordedModel:
 
 
 def _signature(call: ToolCall) -> str:
-    return f"{call.name}({json.dumps(call.arguments, sort_keys=True, default=repr)})"
+    return call_signature(call.name, call.arguments)
 
 
 @dataclass
