@@ -39,3 +39,18 @@ def test_policy_values_are_checked() -> None:
         ToolPolicy(cache_ttl=-1)
     with pytest.raises(ConfigurationError, match="burst"):
         RateLimit(1, 1.0, burst=0)
+
+
+def test_requires_approval_accepts_only_true_false_or_tainted() -> None:
+    import pytest
+
+    from mainspring.errors import ConfigurationError
+    from mainspring.tools import tool
+
+    def act() -> str:
+        """Act."""
+        return "done"
+
+    assert tool(requires_approval="tainted")(act).policy.requires_approval == "tainted"
+    with pytest.raises(ConfigurationError, match="True, False or 'tainted'"):
+        tool(requires_approval="sometimes")(act)  # type: ignore[call-overload]
