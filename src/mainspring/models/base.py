@@ -205,6 +205,42 @@ def count_prompt_tokens(
     )
 
 
+class PromptCounter:
+    """`count_prompt_tokens` for histories that grow: each message and tool counted once.
+
+    A caller that is sent the whole conversation on every request (a test double, an adapter
+    estimating usage) would otherwise re-tokenise the history each time, which makes a run's
+    counting quadratic. Items are remembered by identity (messages and definitions are
+    immutable), holding a reference so an id is never reused while remembered.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, *, limit: int = 4096) -> None:
+        self.tokenizer = tokenizer
+        self._limit = limit
+        self._seen: dict[int, tuple[object, int]] = {}
+
+    def _once(self, item: Message | ToolDefinition) -> int:
+        hit = self._seen.get(id(item))
+        if hit is not None and hit[0] is item:
+            return hit[1]
+        if len(self._seen) >= self._limit:
+            self._seen.clear()
+        if isinstance(item, Message):
+            tokens = message_tokens(self.tokenizer, item)
+        else:
+            tokens = tool_tokens(self.tokenizer, item)
+        self._seen[id(item)] = (item, tokens)
+        return tokens
+
+    def count(self, messages: Sequence[Message], tools: Sequence[ToolDefinition] = ()) -> int:
+        """The same figure as `count_prompt_tokens(tokenizer, messages, tools)`."""
+        return (
+            PROMPT_PRIMING_TOKENS
+            + sum(self._once(m) for m in messages)
+            + sum(self._once(t) for t in tools)
+        )
+
+
 def response_deltas(response: ModelResponse) -> list[ModelDelta]:
     """A finished response as the deltas a stream would have carried, ending with `ResponseDone`.
 

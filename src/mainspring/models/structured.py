@@ -23,8 +23,6 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import jsonschema
-
 from mainspring.errors import ModelHTTPError
 from mainspring.messages import Message
 
@@ -90,6 +88,8 @@ def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
         value = json.loads(text)
     except ValueError as exc:
         return f"the answer is not JSON ({exc})"
+    import jsonschema  # ~50 ms of imports, paid by the first structured reply only
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mainspring._lazy import lazy_attributes as _lazy_attributes
 from mainspring.runs.base import (
     ModelCalled,
     RunInfo,
@@ -13,19 +14,15 @@ from mainspring.runs.base import (
     ToolFinished,
     ToolStarted,
 )
-from mainspring.runs.sqlite import SqliteRunStore
 
 if TYPE_CHECKING:
     from mainspring.runs.postgres import PostgresRunStore
+    from mainspring.runs.sqlite import SqliteRunStore
 
-
-def __getattr__(name: str) -> Any:
-    # PostgreSQL support is optional (`mainspring[postgres]`): import it only when asked for.
-    if name == "PostgresRunStore":
-        from mainspring.runs.postgres import PostgresRunStore
-
-        return PostgresRunStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Stores are imported when first named: the agent imports this package for the run types, and
+# a store's serialisers are built at its import. PostgreSQL also needs `mainspring[postgres]`.
+_LAZY = {"PostgresRunStore": "mainspring.runs.postgres", "SqliteRunStore": "mainspring.runs.sqlite"}
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
+from functools import cache
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field, TypeAdapter
@@ -103,8 +104,21 @@ class ToolFinished:
 
 
 RunEvent = Annotated[ModelCalled | ToolStarted | ToolFinished, Field(discriminator="kind")]
-EVENT_ADAPTER: TypeAdapter[ModelCalled | ToolStarted | ToolFinished] = TypeAdapter(RunEvent)
-INFO_ADAPTER: TypeAdapter[RunInfo] = TypeAdapter(RunInfo)
+EVENT_ADAPTER: TypeAdapter[ModelCalled | ToolStarted | ToolFinished]
+INFO_ADAPTER: TypeAdapter[RunInfo]
+
+
+@cache
+def _adapters() -> dict[str, TypeAdapter[Any]]:
+    # Built on first use, not at import: pydantic's schema build for these costs ~90 ms, which
+    # every program importing the agent would pay even when it keeps no run store.
+    return {"EVENT_ADAPTER": TypeAdapter(RunEvent), "INFO_ADAPTER": TypeAdapter(RunInfo)}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("EVENT_ADAPTER", "INFO_ADAPTER"):
+        return _adapters()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ from mainspring.models.base import (
     ModelDelta,
     ModelSettings,
     Pricing,
+    PromptCounter,
     ToolDefinition,
     cost_of,
-    count_prompt_tokens,
     response_deltas,
 )
 from mainspring.tokens import Tokenizer, default_tokenizer
@@ -62,6 +62,7 @@ class _DoubleBase:
         self.pricing = pricing
         self.tokenizer = tokenizer or default_tokenizer()
         self.requests: list[ModelRequest] = []
+        self._prompt = PromptCounter(self.tokenizer)
 
     async def _reply(self, request: ModelRequest) -> Reply:
         raise NotImplementedError
@@ -78,7 +79,9 @@ class _DoubleBase:
         reply = _as_response(await self._reply(request), self.name)
         if reply.usage != Usage():
             return reply
-        prompt = count_prompt_tokens(self.tokenizer, messages, tools)
+        if self._prompt.tokenizer is not self.tokenizer:  # a test swapped the tokenizer
+            self._prompt = PromptCounter(self.tokenizer)
+        prompt = self._prompt.count(messages, tools)
         completion = self.tokenizer.count(reply.message.content) + sum(
             self.tokenizer.count(str(c.arguments)) for c in reply.message.tool_calls
         )

@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
 import pydantic
 from pydantic_core import to_json, to_jsonable_python
 
@@ -117,6 +116,8 @@ class JsonSchemaValidator:
     __slots__ = ("_validator",)
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
+        import jsonschema  # ~50 ms of imports: paid by the first tool with a raw schema only
+
         validator_cls = jsonschema.validators.validator_for(schema)
         validator_cls.check_schema(dict(schema))
         self._validator = validator_cls(dict(schema))
