@@ -1,3 +1,4 @@
+import contextvars
 import json
 import threading
 from pathlib import Path
@@ -5,7 +6,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mainspring.errors import RetryWithFeedback
+from mainspring.errors import ConfigurationError, RetryWithFeedback, ToolDefinitionError
 from mainspring.messages import ToolCall
 from mainspring.testing import InMemoryEventSink
 from mainspring.tools import (
@@ -210,3 +211,57 @@ async def test_nan_and_infinity_are_invalid_arguments(arguments: object, field: 
         assert result.error is not None and result.error.kind == "invalid_arguments", name
         assert f"field {field!r}" in result.content and "finite" in result.content
     assert (await executor.execute(ToolCall("2", "scale", {"x": 1.5}))).content == "1.5"
+
+
+async def test_sync_tools_see_the_callers_context_variables() -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+
+    @tool
+    def which() -> str:
+        """Report the caller's request id."""
+        return request_id.get("unset")
+
+    request_id.set("req-7")
+    result = await ToolExecutor(ToolRegistry([which])).execute(ToolCall("1", "which", {}))
+    assert result.content == "req-7"
+
+
+async def test_sync_calls_run_concurrently_in_the_pool() -> None:
+    barrier = threading.Barrier(4, timeout=5)
+
+    @tool
+    def meet(i: int) -> int:
+        """Wait until four calls are running at once."""
+        barrier.wait()
+        return i
+
+    executor = ToolExecutor(ToolRegistry([meet]), max_concurrency=4)
+    results = await executor.execute_many([ToolCall(str(i), "meet", {"i": i}) for i in range(4)])
+    assert [r.content for r in results] == ["0", "1", "2", "3"]
+
+
+async def test_an_inline_tool_runs_on_the_event_loop_thread() -> None:
+    loop_thread = threading.get_ident()
+
+    @tool(inline=True)
+    def where() -> bool:
+        """Report whether this runs on the loop thread."""
+        return threading.get_ident() == loop_thread
+
+    result = await ToolExecutor(ToolRegistry([where])).execute(ToolCall("1", "where", {}))
+    assert result.content == "true"
+
+
+def test_inline_refuses_what_it_cannot_honour() -> None:
+    def quick() -> int:
+        """Return one."""
+        return 1
+
+    async def coro() -> int:
+        """Return one."""
+        return 1
+
+    with pytest.raises(ConfigurationError, match="nothing can interrupt it"):
+        tool(inline=True, timeout=1.0)(quick)
+    with pytest.raises(ToolDefinitionError, match="already runs on the event loop"):
+        tool(inline=True)(coro)

@@ -204,6 +204,7 @@ def tool(
     sandbox: Sandbox | None = None,
     max_result_tokens: int | None = None,
     keep_invisible: bool = False,
+    inline: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -224,6 +225,7 @@ def tool(
     sandbox: Sandbox | None = None,
     max_result_tokens: int | None = None,
     keep_invisible: bool = False,
+    inline: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a sync or async function into a `Tool`, with `@tool` or `@tool(...)`.
 
@@ -235,6 +237,9 @@ def tool(
     the tool's `timeout` as its wall clock and the jail's limits; the result names the level
     that was in force. A function the child cannot import by module and name (a lambda, a
     closure, a method, code of `__main__`) is refused here (see `mainspring.tools._jailed`).
+
+    A plain `def` tool runs in a worker thread, so it cannot stall other runs; `inline=True`
+    runs a quick, pure one on the event loop instead, without the hop (and without a timeout).
     """
     jailed = sandbox is not None and _inside.level() is None
     # Inside the jail's child the module is imported again: there the function runs in place.
@@ -254,7 +259,13 @@ def tool(
             sandbox=sandbox,
             max_result_tokens=max_result_tokens,
             keep_invisible=keep_invisible,
+            inline=inline,
         )
+        if inline and inspect.iscoroutinefunction(f):
+            raise ToolDefinitionError(
+                f"tool {name or getattr(f, '__name__', f)!r}: inline=True is for plain def "
+                "tools (an async def tool already runs on the event loop)"
+            )
         built = make_tool(f, name=name, description=description, policy=policy)
         unknown = policy.secrets - set(built.parameters.get("properties", {}))
         if unknown:

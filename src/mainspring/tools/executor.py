@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-import anyio
 from pydantic_core import to_json
 
 from mainspring.clock import utc_now
@@ -28,6 +27,7 @@ from mainspring.errors import (
 )
 from mainspring.hooks import Hooks, Observers, ToolCallRecord
 from mainspring.messages import ToolCall, ToolError, ToolResult
+from mainspring.tools._threads import run_in_thread
 from mainspring.tools.base import CallContext, Tool
 from mainspring.tools.events import EventSink, SinkHooks
 from mainspring.tools.guards import Guard, Handler, Invocation, build_chain, default_guards
@@ -60,11 +60,11 @@ async def invoke(invocation: Invocation) -> str:
     try:
         if tool.is_async:
             value = await tool.function(**kwargs)
+        elif tool.policy.inline:
+            value = tool.function(**kwargs)  # declared cheap: on the event loop, no hop
         else:
-            # abandon_on_cancel: a timed-out sync tool cannot be killed, only left behind.
-            value = await anyio.to_thread.run_sync(
-                partial(tool.function, **kwargs), abandon_on_cancel=True
-            )
+            # A timed-out sync tool cannot be killed, only left behind (see _threads).
+            value = await run_in_thread(partial(tool.function, **kwargs))
         return to_content(value)
     except (ToolCallError, RetryWithFeedback):
         raise

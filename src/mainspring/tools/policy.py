@@ -134,6 +134,10 @@ class ToolPolicy:
     """Tokens of output the model sees (the rest is cut, with a marker); None: executor default."""
     keep_invisible: bool = False
     """Pass invisible characters (zero-width, bidi, Unicode tags) through instead of escaping."""
+    inline: bool = False
+    """Run a plain `def` tool on the event loop instead of a worker thread: no thread hop (about
+    50 µs), but nothing else runs meanwhile and no timeout can interrupt it. For quick, pure
+    functions only; a timeout cannot be declared with it."""
     metadata: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
@@ -147,6 +151,11 @@ class ToolPolicy:
                 f"{self.requires_approval!r}"
             )
         check_max_result_tokens(self.max_result_tokens)
+        if self.inline and (self.timeout is not None or self.sandbox is not None):
+            raise ConfigurationError(
+                "an inline tool runs on the event loop, where nothing can interrupt it: drop "
+                "timeout= and sandbox=, or drop inline=True to run it in a worker thread"
+            )
 
 
 _MIN_RESULT_TOKENS = 64
