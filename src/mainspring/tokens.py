@@ -102,6 +102,7 @@ class BPETokenizer:
             known = ", ".join(_bpe.encoding_names())
             raise ConfigurationError(f"unknown encoding {encoding!r}; known: {known}")
         self.name = encoding
+        self._loaded: _bpe.RustTokenizer | None = None
 
     @classmethod
     def for_model(cls, model: str) -> BPETokenizer:
@@ -110,7 +111,9 @@ class BPETokenizer:
 
     @property
     def _encoding(self) -> _bpe.RustTokenizer:
-        return _bpe.load(self.name)
+        if self._loaded is None:
+            self._loaded = _bpe.load(self.name)
+        return self._loaded
 
     def _encode(self, text: str) -> list[int]:
         try:

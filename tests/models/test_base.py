@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from mainspring.messages import Message, ToolCall
-from mainspring.models import ModelSettings, Pricing, ToolDefinition, count_prompt_tokens
+from mainspring.models import (
+    ModelSettings,
+    Pricing,
+    PromptCounter,
+    ToolDefinition,
+    count_prompt_tokens,
+)
 from mainspring.models.base import (
     StreamAssembler,
     TextDelta,
@@ -98,3 +104,19 @@ def test_pricing_from_the_offline_table() -> None:
     assert price.output_per_mtok > price.input_per_mtok
     assert lookup_pricing("openai", "no-such-model-xyz") is None
     assert Pricing(1.0, 2.0).cost(1_000_000, 500_000) == pytest.approx(2.0)
+
+
+def test_prompt_counter_agrees_with_a_full_count_as_histories_change() -> None:
+    tok = BPETokenizer()
+    counter = PromptCounter(tok)
+    tools = [ToolDefinition("add", "Add two integers.", {"type": "object"})]
+    history = [Message("system", "be brief"), Message("user", "hello there")]
+    for turn in range(5):
+        assert counter.count(history, tools) == count_prompt_tokens(tok, history, tools)
+        call = ToolCall(f"c{turn}", "add", {"a": turn, "b": 1})
+        history = [*history, Message("assistant", tool_calls=(call,))]
+        history.append(Message("tool", str(turn + 1), tool_call_id=f"c{turn}"))
+    shorter = history[:3]  # a different, shorter history (a new run with the same model)
+    assert counter.count(shorter) == count_prompt_tokens(tok, shorter)
+    edited = [Message("user", "something else entirely"), *history[1:]]
+    assert counter.count(edited, tools) == count_prompt_tokens(tok, edited, tools)

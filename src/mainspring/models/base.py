@@ -9,6 +9,7 @@ attributes budgets rely on: a `tokenizer` to count a prompt before it is sent an
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -210,14 +211,17 @@ class PromptCounter:
 
     A caller that is sent the whole conversation on every request (a test double, an adapter
     estimating usage) would otherwise re-tokenise the history each time, which makes a run's
-    counting quadratic. Items are remembered by identity (messages and definitions are
-    immutable), holding a reference so an id is never reused while remembered.
+    counting quadratic. The last history's total is kept, so a history that extends it costs
+    only its new messages; other items are remembered by identity (messages and definitions
+    are immutable), holding a reference so an id is never reused while remembered.
     """
 
     def __init__(self, tokenizer: Tokenizer, *, limit: int = 4096) -> None:
         self.tokenizer = tokenizer
         self._limit = limit
         self._seen: dict[int, tuple[object, int]] = {}
+        self._history: list[Message] = []
+        self._history_tokens = 0
 
     def _once(self, item: Message | ToolDefinition) -> int:
         hit = self._seen.get(id(item))
@@ -232,13 +236,18 @@ class PromptCounter:
         self._seen[id(item)] = (item, tokens)
         return tokens
 
+    def _messages(self, messages: Sequence[Message]) -> int:
+        known = len(self._history)
+        if len(messages) >= known and all(map(operator.is_, self._history, messages)):
+            total = self._history_tokens + sum(self._once(m) for m in messages[known:])
+        else:
+            total = sum(self._once(m) for m in messages)
+        self._history, self._history_tokens = list(messages), total
+        return total
+
     def count(self, messages: Sequence[Message], tools: Sequence[ToolDefinition] = ()) -> int:
         """The same figure as `count_prompt_tokens(tokenizer, messages, tools)`."""
-        return (
-            PROMPT_PRIMING_TOKENS
-            + sum(self._once(m) for m in messages)
-            + sum(self._once(t) for t in tools)
-        )
+        return PROMPT_PRIMING_TOKENS + self._messages(messages) + sum(self._once(t) for t in tools)
 
 
 def response_deltas(response: ModelResponse) -> list[ModelDelta]:

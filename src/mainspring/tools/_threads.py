@@ -29,9 +29,7 @@ def _executor() -> ThreadPoolExecutor:
     if not _pool:
         with _lock:
             if not _pool:
-                _pool.append(
-                    ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="mainspring-tool")
-                )
+                _pool.append(ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="mainspring-tool"))
     return _pool[0]
 
 
