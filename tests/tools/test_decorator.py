@@ -186,3 +186,14 @@ def test_the_same_function_is_described_once_and_tools_stay_independent() -> Non
     assert first.policy.timeout is None and second.policy.timeout == 5
     renamed = tool(name="yell")(shout)
     assert renamed.name == "yell" and decorator._definition.cache_info().misses == 2
+
+
+def test_a_repeated_decoration_shares_one_immutable_tool() -> None:
+    def double(x: int) -> int:
+        """Double x."""
+        return 2 * x
+
+    assert tool(double) is tool(double)
+    assert tool(timeout=2.0)(double) is tool(timeout=2.0)(double)
+    assert tool(timeout=2.0)(double) is not tool(double)
+    assert tool(scopes=["a"])(double).policy.scopes == frozenset({"a"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, replace
@@ -32,7 +33,13 @@ AgentTools = Sequence[Tool] | ToolRegistry | ToolExecutor | Toolbox
 """What `Agent` takes as its tools: tools, a registry, a configured executor, or any `Toolbox`."""
 
 
+_NO_BUDGET = Budget()
+"""The default budget, shared: a `Budget` is immutable."""
+
+
 def _toolbox(tools: AgentTools) -> Toolbox:
+    if isinstance(tools, (list, tuple)):  # the common case, before the slower ABC checks
+        return ExecutorToolbox(ToolExecutor(ToolRegistry(tools)))
     if isinstance(tools, ToolExecutor):
         return ExecutorToolbox(tools)
     if isinstance(tools, ToolRegistry):
@@ -100,24 +107,34 @@ class Agent:
         """The model with every cross-cutting concern: give it to anything that calls the model
         for this agent (a planner, a memory summariser) and its calls are audited too."""
         self.run_store = run_store
-        self.budget = budget or Budget()
+        self.budget = budget or _NO_BUDGET
         self.principal = principal
         self.clock: Clock = clock or MonotonicClock()
-        self.config = LoopConfig(
+        self._loop_settings = (protocol, instructions, settings, approver, memory, memory_tokens)
+        self._sealer, self._deps = sealer, deps
+
+    @functools.cached_property
+    def config(self) -> LoopConfig:
+        """What every run of this agent shares.
+
+        Made at the first run, so an agent built per request pays for it only if it runs.
+        """
+        protocol, instructions, settings, approver, memory, memory_tokens = self._loop_settings
+        return LoopConfig(
             model=self.model,
             toolbox=self.toolbox,
             budget=self.budget,
             protocol=protocol,
             instructions=instructions,
             settings=settings,
-            principal=principal,
+            principal=self.principal,
             approver=approver,
             clock=self.clock,
             memory=memory,
             memory_tokens=memory_tokens,
             hooks=self.hooks,
-            sealer=sealer,
-            deps=deps,
+            sealer=self._sealer,
+            deps=self._deps,
         )
 
     @property

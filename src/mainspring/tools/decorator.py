@@ -6,7 +6,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Any, get_type_hints, overload
+from typing import Any, NamedTuple, get_type_hints, overload
 
 import docstring_parser
 import pydantic
@@ -184,6 +184,75 @@ def tool_from_schema(
     )
 
 
+class _Options(NamedTuple):
+    """The arguments of one `@tool(...)`, hashable so that a repeat returns the same `Tool`.
+
+    A tuple, not a frozen dataclass: it is made on every `@tool`, and a tuple is made and
+    hashed several times faster.
+    """
+
+    name: str | None
+    description: str | None
+    timeout: float | None
+    rate_limit: str | RateLimit | None
+    cache_ttl: float | None
+    breaker: int | BreakerPolicy | None
+    scopes: frozenset[str]
+    requires_approval: ApprovalPolicy
+    secrets: frozenset[str]
+    idempotent: bool
+    sandbox: Sandbox | None
+    max_result_tokens: int | None
+    keep_invisible: bool
+    inline: bool
+
+
+@lru_cache(maxsize=1024)
+def _cached_tool(func: Callable[..., Any], options: _Options) -> Tool:
+    """`_build_tool`, once per function and options.
+
+    A `Tool` is immutable, so a program that decorates per request (or builds an agent per
+    request) shares one instead of rebuilding it.
+    """
+    return _build_tool(func, options)
+
+
+def _build_tool(f: Callable[..., Any], o: _Options) -> Tool:
+    # Inside the jail's child the module is imported again: there the function runs in place.
+    jailed = o.sandbox is not None and _inside.level() is None
+    if jailed:
+        check_function(f, o.name or str(getattr(f, "__name__", f)))
+    policy = ToolPolicy(
+        timeout=o.timeout,
+        rate_limit=coerce_rate_limit(o.rate_limit),
+        cache_ttl=o.cache_ttl,
+        breaker=coerce_breaker(o.breaker),
+        scopes=o.scopes,
+        requires_approval=o.requires_approval,
+        secrets=o.secrets,
+        idempotent=o.idempotent,
+        sandbox=o.sandbox,
+        max_result_tokens=o.max_result_tokens,
+        keep_invisible=o.keep_invisible,
+        inline=o.inline,
+    )
+    if o.inline and inspect.iscoroutinefunction(f):
+        raise ToolDefinitionError(
+            f"tool {o.name or getattr(f, '__name__', f)!r}: inline=True is for plain def "
+            "tools (an async def tool already runs on the event loop)"
+        )
+    built = make_tool(f, name=o.name, description=o.description, policy=policy)
+    unknown = policy.secrets - set(built.parameters.get("properties", {}))
+    if unknown:
+        raise ToolDefinitionError(
+            f"tool {built.name!r}: secrets names unknown parameters {sorted(unknown)}"
+        )
+    if jailed:
+        assert o.sandbox is not None
+        built = jail_tool(built, f, o.sandbox, o.timeout)
+    return built
+
+
 @overload
 def tool(func: Callable[..., Any], /) -> Tool: ...
 
@@ -241,39 +310,29 @@ def tool(
     A plain `def` tool runs in a worker thread, so it cannot stall other runs; `inline=True`
     runs a quick, pure one on the event loop instead, without the hop (and without a timeout).
     """
-    jailed = sandbox is not None and _inside.level() is None
-    # Inside the jail's child the module is imported again: there the function runs in place.
+    options = _Options(
+        name=name,
+        description=description,
+        timeout=timeout,
+        rate_limit=rate_limit,
+        cache_ttl=cache_ttl,
+        breaker=breaker,
+        scopes=frozenset(scopes),
+        requires_approval=requires_approval,
+        secrets=frozenset(secrets),
+        idempotent=idempotent,
+        sandbox=sandbox,
+        max_result_tokens=max_result_tokens,
+        keep_invisible=keep_invisible,
+        inline=inline,
+    )
 
     def build(f: Callable[..., Any]) -> Tool:
-        if jailed:
-            check_function(f, name or str(getattr(f, "__name__", f)))
-        policy = ToolPolicy(
-            timeout=timeout,
-            rate_limit=coerce_rate_limit(rate_limit),
-            cache_ttl=cache_ttl,
-            breaker=coerce_breaker(breaker),
-            scopes=frozenset(scopes),
-            requires_approval=requires_approval,
-            secrets=frozenset(secrets),
-            idempotent=idempotent,
-            sandbox=sandbox,
-            max_result_tokens=max_result_tokens,
-            keep_invisible=keep_invisible,
-            inline=inline,
-        )
-        if inline and inspect.iscoroutinefunction(f):
-            raise ToolDefinitionError(
-                f"tool {name or getattr(f, '__name__', f)!r}: inline=True is for plain def "
-                "tools (an async def tool already runs on the event loop)"
-            )
-        built = make_tool(f, name=name, description=description, policy=policy)
-        unknown = policy.secrets - set(built.parameters.get("properties", {}))
-        if unknown:
-            raise ToolDefinitionError(
-                f"tool {built.name!r}: secrets names unknown parameters {sorted(unknown)}"
-            )
-        if jailed:
-            built = jail_tool(built, f, sandbox, timeout)
-        return built
+        try:
+            return _cached_tool(f, options)
+        except TypeError as exc:  # an unhashable function or option: no cache, same result
+            if "unhashable" not in str(exc):
+                raise
+            return _build_tool(f, options)
 
     return build(func) if func is not None else build

@@ -137,22 +137,30 @@ class ToolExecutor:
             *hooks,
             *(s if isinstance(s, Hooks) else SinkHooks(s) for s in self.sinks),
         )
-        self.observers = Observers(self.hooks, secrets_of=self.secrets_of)
+        # The registry's lookup, not `self.secrets_of`: a bound method here would make a cycle
+        # (executor -> observers -> executor) that only the garbage collector can free.
+        self.observers = Observers(self.hooks, secrets_of=registry.secrets_of)
         self.max_concurrency = max_concurrency
         self.max_result_tokens = max_result_tokens
         self.default_timeout = default_timeout
-        self._guards = (
-            list(guards)
-            if guards is not None
-            else default_guards(registry.backend, default_timeout=default_timeout)
-        )
+        # The default chain is made at the first call: an agent built per request and never
+        # called (or called with few tools) does not pay for six guard objects.
+        self._guards: list[Guard] | None = list(guards) if guards is not None else None
         self._chains: dict[str, tuple[Tool, Handler]] = {}
         self._version = registry.version
 
+    @property
+    def guards(self) -> list[Guard]:
+        """The guard chain, outermost first."""
+        if self._guards is None:
+            self._guards = default_guards(
+                self.registry.backend, default_timeout=self.default_timeout
+            )
+        return self._guards
+
     def secrets_of(self, name: str) -> frozenset[str]:
         """The secret parameters of the tool called `name` (none for unknown tools)."""
-        tool = self.registry.lookup(name)
-        return tool.policy.secrets if tool is not None else frozenset()
+        return self.registry.secrets_of(name)
 
     def _chain(self, tool: Tool) -> Handler:
         if self._version != self.registry.version:
@@ -160,7 +168,7 @@ class ToolExecutor:
             self._version = self.registry.version
         entry = self._chains.get(tool.name)
         if entry is None or entry[0] is not tool:
-            entry = (tool, build_chain(tool, self._guards, invoke))
+            entry = (tool, build_chain(tool, self.guards, invoke))
             self._chains[tool.name] = entry
         return entry[1]
 

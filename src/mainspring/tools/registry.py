@@ -76,6 +76,11 @@ class ToolRegistry:
         """The tool called `name`, or None."""
         return self._tools.get(name)
 
+    def secrets_of(self, name: str) -> frozenset[str]:
+        """The secret parameters of the tool called `name` (none for unknown tools)."""
+        tool = self._tools.get(name)
+        return tool.policy.secrets if tool is not None else frozenset()
+
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 

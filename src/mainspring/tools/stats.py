@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,7 +39,7 @@ class StatsRecorder:
     def __init__(self) -> None:
         self.calls = 0
         self.cache_hits = 0
-        self.errors: Counter[str] = Counter()
+        self.errors: dict[str, int] = {}  # a plain dict: Counter() alone costs ~5 µs to make
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
     def record(self, latency_ms: float, error_kind: ToolErrorKind | None, cached: bool) -> None:
@@ -49,7 +49,7 @@ class StatsRecorder:
         if cached:
             self.cache_hits += 1
         if error_kind is not None:
-            self.errors[error_kind] += 1
+            self.errors[error_kind] = self.errors.get(error_kind, 0) + 1
 
     def snapshot(self, name: str, status: ToolStatus) -> ToolStats:
         """Freeze the numbers with the tool's current status."""
@@ -65,8 +65,8 @@ class StatsRecorder:
             calls=self.calls,
             errors=sum(n for k, n in self.errors.items() if k not in NOT_THE_TOOLS_FAULT),
             cache_hits=self.cache_hits,
-            rate_limited=self.errors["rate_limited"],
-            breaker_rejected=self.errors["circuit_open"],
+            rate_limited=self.errors.get("rate_limited", 0),
+            breaker_rejected=self.errors.get("circuit_open", 0),
             p50_ms=p50,
             p95_ms=p95,
             errors_by_kind=dict(self.errors),
