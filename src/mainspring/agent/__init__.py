@@ -1,5 +1,8 @@
 """The agent loop: native tool calls or ReAct, budgets, streaming events, durable runs."""
 
+from typing import TYPE_CHECKING
+
+from mainspring._lazy import lazy_attributes as _lazy_attributes
 from mainspring.agent.agent import Agent, AgentTools
 from mainspring.agent.budget import Budget, StopReason
 from mainspring.agent.events import (
@@ -18,8 +21,14 @@ from mainspring.agent.events import (
 )
 from mainspring.agent.journal import Journal
 from mainspring.agent.loop import AgentProtocol, RunMemory, next_action
-from mainspring.agent.replay import RecordedModel, RecordedToolbox, Replay
 from mainspring.agent.toolbox import ExecutorToolbox, Toolbox
+
+if TYPE_CHECKING:
+    from mainspring.agent.replay import RecordedModel, RecordedToolbox, Replay
+
+# Replay is imported when first named: most programs never replay a run.
+_LAZY = dict.fromkeys(("RecordedModel", "RecordedToolbox", "Replay"), "mainspring.agent.replay")
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "Agent",

@@ -8,14 +8,12 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, get_type_hints, overload
 
-import docstring_parser
 import pydantic
 from pydantic import Field, create_model
 
 from mainspring.errors import ToolDefinitionError
 from mainspring.sandbox import _inside
 from mainspring.sandbox.base import Sandbox
-from mainspring.tools._jailed import check_function, jail_tool
 from mainspring.tools._validation import JsonSchemaValidator, PydanticValidator
 from mainspring.tools.base import CallContext, Tool
 from mainspring.tools.policy import (
@@ -98,6 +96,8 @@ def _definition(
     0.6 ms), done once per function: a program that builds its agents (and their tools) per
     request pays it on the first request only. Callers must not mutate the schema returned.
     """
+    import docstring_parser  # here, not at import: only describing a new function needs it
+
     doc = docstring_parser.parse(inspect.getdoc(func) or "")
     param_docs = {p.arg_name: p.description for p in doc.params if p.description}
     text = description or "\n\n".join(
@@ -221,6 +221,9 @@ def _build_tool(f: Callable[..., Any], o: _Options) -> Tool:
     # Inside the jail's child the module is imported again: there the function runs in place.
     jailed = o.sandbox is not None and _inside.level() is None
     if jailed:
+        # Imported for jailed tools only: it loads the sandbox (seccomp, Landlock, cgroups).
+        from mainspring.tools._jailed import check_function, jail_tool
+
         check_function(f, o.name or str(getattr(f, "__name__", f)))
     policy = ToolPolicy(
         timeout=o.timeout,
