@@ -42,6 +42,33 @@ async def test_put_replaces_an_entry_with_the_same_id(store: MemoryStore) -> Non
     assert not await store.search("a", "draft", kinds=["long", "short"], limit=5, now=NOW)
 
 
+async def test_a_large_batch_round_trips_and_its_repeated_ids_keep_the_last(
+    store: MemoryStore,
+) -> None:
+    # Large batches take the bulk path (COPY on PostgreSQL): same fields, same replacement rule.
+    batch = [
+        entry(
+            f"note {i} about w{i % 7}",
+            kind="long",
+            importance=i / 100,
+            metadata={"i": i, "tags": ["x", "y"], "quote": 'a "b"\tc\n'},
+            embedding=(float(i), -0.5) if i % 2 else None,
+            expires_at=None if i % 3 else NOW + 60,
+        )
+        for i in range(100)
+    ]
+    again = [MemoryEntry("a", f"rewritten {i}", id=batch[i].id, created_at=NOW) for i in (3, 50)]
+    await store.put([*batch, *again])
+    found = {e.id: e for e in await store.find("a", EntryFilter())}
+    assert len(found) == 100
+    assert found[batch[3].id].content == "rewritten 3"
+    assert found[batch[50].id].kind == "long" and found[batch[50].id].content == "rewritten 50"
+    assert found[batch[7].id] == batch[7]
+    assert found[batch[9].id] == batch[9]
+    hits = await store.search("a", "rewritten", kinds=["long"], limit=5, now=NOW)
+    assert {h.entry.id for h in hits} == {batch[3].id, batch[50].id}
+
+
 async def test_find_filters_and_orders(store: MemoryStore) -> None:
     entries = [
         entry("one", kind="short", created_at=NOW + 1, metadata={"topic": "food"}),

@@ -26,6 +26,15 @@ KINDS: tuple[MemoryKind, ...] = ("short", "working", "long", "evicted")
 _counter = itertools.count()
 
 
+def last_of_each(entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    """The batch with each id once: its last entry, as putting them one at a time would leave.
+
+    In the order the ids first appear.
+    """
+    last = {(e.namespace, e.id): e for e in entries}
+    return list(last.values()) if len(last) < len(entries) else list(entries)
+
+
 def new_id() -> str:
     """A 32-hex-digit id that sorts by creation time within a process (ULID-like)."""
     millis = time.time_ns() // 1_000_000

@@ -17,7 +17,7 @@ from cachetools import TTLCache
 
 from mainspring.errors import ConfigurationError, MemoryStoreError, MissingExtraError
 from mainspring.memory._ranking import Column, RankKey, top_by_prior
-from mainspring.memory._sql import POSTGRES, query_words
+from mainspring.memory._sql import COLUMNS, POSTGRES, query_words
 from mainspring.memory._vectors import most_similar
 from mainspring.memory.base import (
     EntryFilter,
@@ -26,6 +26,7 @@ from mainspring.memory.base import (
     MemoryKind,
     Prior,
     StoreStats,
+    last_of_each,
 )
 
 if TYPE_CHECKING:
@@ -96,6 +97,39 @@ def _row_to_entry(row: Sequence[Any]) -> MemoryEntry:
         expires_at=row[9],
         embedding=None if row[10] is None else tuple(row[10]),
     )
+
+
+_COPY_FROM = 32
+"""Batches of at least this many entries go through COPY; smaller ones through INSERTs."""
+
+_PUT_COLUMNS = (*COLUMNS, "size")
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS _mainspring_put (
+    id TEXT, namespace TEXT, kind TEXT, content TEXT, importance DOUBLE PRECISION,
+    created_at DOUBLE PRECISION, accessed_at DOUBLE PRECISION, access_count INTEGER,
+    metadata JSONB, expires_at DOUBLE PRECISION, embedding REAL[], size INTEGER
+) ON COMMIT DELETE ROWS;
+"""
+_FROM_STAGING = (
+    f"INSERT INTO entries ({', '.join(_PUT_COLUMNS)}) "
+    f"SELECT {', '.join(_PUT_COLUMNS)} FROM _mainspring_put "
+    "ON CONFLICT (namespace, id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _PUT_COLUMNS)
+)
+
+
+async def _copy_upsert(cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Upsert a large batch: COPY into a session's staging table, then one INSERT ... SELECT.
+
+    One statement computes every row's tsvector (the generated column) and updates the GIN
+    index, instead of one statement per row. The rows' ids must be unique (one INSERT cannot
+    update the same row twice): `put` keeps the last of each.
+    """
+    await cursor.execute(_STAGING)
+    async with cursor.copy(f"COPY _mainspring_put ({', '.join(_PUT_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            await copy.write_row(row)
+    await cursor.execute(_FROM_STAGING)
 
 
 class PostgresMemoryStore:
@@ -191,7 +225,10 @@ class PostgresMemoryStore:
                 raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
 
     async def put(self, entries: Sequence[MemoryEntry]) -> None:
-        """Insert or replace entries in one transaction (pipelined)."""
+        """Insert or replace entries in one transaction (an id given twice: the last one).
+
+        Small batches are pipelined INSERTs, large ones one COPY and one INSERT ... SELECT.
+        """
         import psycopg
         from psycopg.types.json import Jsonb
 
@@ -210,14 +247,16 @@ class PostgresMemoryStore:
                 None if e.embedding is None else list(e.embedding),
                 e.size,
             )
-            for e in entries
+            for e in last_of_each(entries)
         ]
-        sql = POSTGRES.insert(("size",), upsert=True)
         async with self._lock:
             conn = await self._connection()
             try:
                 async with conn.transaction(), conn.cursor() as cursor:
-                    await cursor.executemany(sql, rows)
+                    if len(rows) < _COPY_FROM:
+                        await cursor.executemany(POSTGRES.insert(("size",), upsert=True), rows)
+                    else:
+                        await _copy_upsert(cursor, rows)
             except psycopg.Error as exc:
                 raise MemoryStoreError(f"PostgreSQL memory store: {exc}") from exc
 

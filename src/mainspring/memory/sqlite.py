@@ -31,6 +31,7 @@ from mainspring.memory.base import (
     MemoryKind,
     Prior,
     StoreStats,
+    last_of_each,
 )
 
 T = TypeVar("T")
@@ -239,7 +240,8 @@ class SQLiteMemoryStore:
         return await self._run(transaction)
 
     async def put(self, entries: Sequence[MemoryEntry]) -> None:
-        """Insert or replace entries in one transaction."""
+        """Insert or replace entries in one transaction (an id given twice: the last one)."""
+        entries = last_of_each(entries)
         rows = [
             (
                 e.id,
