@@ -9,6 +9,9 @@ Cross-cutting concerns wrap a model (`WrapperModel`): `ObservedModel` announces 
 the hooks surface (audit, journal, events), `DeadlineModel` holds it to the run's time budget.
 """
 
+from typing import TYPE_CHECKING
+
+from mainspring._lazy import lazy_attributes as _lazy_attributes
 from mainspring.models.base import (
     FREE,
     Model,
@@ -28,9 +31,15 @@ from mainspring.models.deadline import DeadlineModel
 from mainspring.models.observed import ObservedModel
 from mainspring.models.pricing import lookup_pricing
 from mainspring.models.registry import DEFAULT_MODEL, providers, resolve_model
-from mainspring.models.retry import RetryPolicy
-from mainspring.models.structured import OutputMode
 from mainspring.models.wrapper import WrapperModel, bind_model, unwrap
+
+if TYPE_CHECKING:
+    from mainspring.models.retry import RetryPolicy
+    from mainspring.models.structured import OutputMode
+
+# What only HTTP adapters use is imported when first named (or with an adapter).
+_LAZY = {"RetryPolicy": "mainspring.models.retry", "OutputMode": "mainspring.models.structured"}
+__getattr__ = _lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -42,6 +51,7 @@ __all__ = [
     "ObservedModel",
     "OutputMode",
     "Pricing",
+    "PromptCounter",
     "ResponseDone",
     "RetryPolicy",
     "TextDelta",
@@ -51,7 +61,6 @@ __all__ = [
     "UsageDelta",
     "WrapperModel",
     "bind_model",
-    "PromptCounter",
     "count_prompt_tokens",
     "lookup_pricing",
     "providers",
