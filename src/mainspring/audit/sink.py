@@ -128,9 +128,8 @@ class AuditSink(Hooks):
         await self.log.append([entry])
 
     async def flush(self) -> None:
-        """Wait for every queued record."""
-        while self._queued:
-            await self._wait(next(iter(self._queued)))
+        """Wait for every record queued so far."""
+        await settled([queued for run in self._queued.values() for queued in run])
 
     async def aclose(self) -> None:
         """Write what is queued, then close the log."""
