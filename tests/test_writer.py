@@ -78,8 +78,9 @@ async def test_a_failed_batch_fails_every_waiter_of_that_batch_only() -> None:
     blocker.release.set()
     outcomes = await asyncio.gather(*futures, return_exceptions=True)
     await held
-    assert all(isinstance(o, RuntimeError) and "batch of 3 failed: disk full" in str(o)
-               for o in outcomes)
+    assert all(
+        isinstance(o, RuntimeError) and "batch of 3 failed: disk full" in str(o) for o in outcomes
+    )
     assert await target.writer.write(8) == 80  # the next batch is unaffected
     assert target.batches == [[2], [8]]
 

@@ -19,6 +19,7 @@ round. Each target's own order is the order its writes were queued in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -150,10 +151,8 @@ def _settle_all(jobs: Sequence[_Job]) -> None:
     for job in jobs:
         by_loop.setdefault(job.loop, []).append(job)
     for loop, mine in by_loop.items():
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             loop.call_soon_threadsafe(_settle, mine)
-        except RuntimeError:  # that loop is closed: nobody is waiting any more
-            pass
 
 
 def _settle(jobs: Sequence[_Job]) -> None:
@@ -180,5 +179,5 @@ async def settled(futures: Sequence[asyncio.Future[Any]]) -> None:
                 if future.cancelled():
                     continue
                 raise
-            except Exception:  # noqa: S110 - reported by the future's done callback
+            except Exception:
                 pass

@@ -47,8 +47,11 @@ async def test_a_steps_reply_and_intent_are_stored_before_its_tool_runs(tmp_path
     # Before a tool runs: its step's reply and its intent, in one commit.
     assert seen_by_tool == [step1, [*step1, ("tool_finished", 1), *step2]]
     # Before the next model call: every result of the step before.
-    assert seen_by_model == [[], [*step1, ("tool_finished", 1)], [*step1, ("tool_finished", 1),
-                             *step2, ("tool_finished", 2)]]
+    assert seen_by_model == [
+        [],
+        [*step1, ("tool_finished", 1)],
+        [*step1, ("tool_finished", 1), *step2, ("tool_finished", 2)],
+    ]
     final = await store.load("r")
     assert kinds(final)[-1] == ("model_called", 3) and final.info.status == "completed"
     assert isinstance(final.events[0], ModelCalled)

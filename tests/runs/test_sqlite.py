@@ -1,4 +1,4 @@
-"""The SQLite run store's group commit: many runs' writes in one transaction, failures kept apart."""
+"""The SQLite run store's group commit: runs' writes share transactions, failures kept apart."""
 
 from __future__ import annotations
 

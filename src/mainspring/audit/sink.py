@@ -9,8 +9,9 @@ calls made outside an agent.
 Records are queued as calls finish and written by the log's writer thread together with
 whatever else is being written at that moment (other runs' records, the run's journal); the sink
 waits for a run's queued records before its next model call is sent and before the run's end is
-announced, so a step's records are durable (per the log's fsync policy) before the next step. A log without `append_soon` is awaited per
-record. `flush()` and `aclose()` wait for everything queued.
+announced, so a step's records are durable (per the log's fsync policy) before the next step. A
+log without `append_soon` is awaited per record. `flush()` and `aclose()` wait for everything
+queued.
 """
 
 from __future__ import annotations
