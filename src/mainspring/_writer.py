@@ -94,7 +94,7 @@ class GroupWriter(Generic[P]):
     """One target's writes (a store, a log) on the process's writer thread (see the module).
 
     Args:
-        name: what the target is (used in errors).
+        name: what the target is (for a reader of a stack dump or a profile).
         batch: stores a batch of writes; runs only in the writer thread.
         fail: turns an exception that failed a whole batch into the error each waiter gets.
     """

@@ -7,10 +7,10 @@ Durability (`fsync`):
   loss can lose that window);
 - "never": the OS decides when to write back.
 
-Appends from concurrent runs are batched: one writer thread per log (`mainspring._writer`) seals
-every append queued since its last write, in order, and writes them with one `write` (and at most
-one `fsync`), then wakes each caller; the policy above holds for every append of the batch. A
-write that fails fails every append of that batch and leaves none of it in the file.
+Appends from concurrent runs are batched: the process's writer thread (`mainspring._writer`)
+seals every append queued since its last write, in order, and writes them with one `write` (and
+at most one `fsync`), then wakes each caller; the policy above holds for every append of the
+batch. A write that fails fails every append of that batch and leaves none of it in the file.
 
 Reopening finds the last complete record whatever its size (the file is read backwards in
 growing chunks). Whatever follows it (a line torn by a crash, lines that are not records) is

@@ -3,7 +3,7 @@
 WAL mode with `synchronous=NORMAL` survives a killed process (every committed transaction is in
 the WAL); pass `durable=True` for `synchronous=FULL`, which also survives power loss.
 
-Writes go through one writer thread per store (`mainspring._writer`): the writes every run queued
+Writes go through the process's writer thread (`mainspring._writer`): the writes every run queued
 since the last commit are stored in ONE transaction, each in its own savepoint, so a write that
 fails on its own (an unknown run, a duplicate id) fails only its caller, and a transaction that
 fails as a whole (the disk, a lock held past the timeout) fails every caller of that batch and
