@@ -6,13 +6,23 @@ Checkpoints come before side effects: `ToolStarted` is stored before a tool runs
 killed mid-call leaves evidence that the call may have happened. On resume, recorded model
 replies and tool results are reused instead of repeated; an interrupted call is retried only if
 its tool is idempotent.
+
+One commit per step: a model reply is held until the step's next write and stored with it (the
+tool calls' `ToolStarted`, or the run's end), so the reply and the intents of a step share one
+transaction, durable BEFORE any tool runs. Results (`ToolFinished`) are queued as they come and
+stored while the run goes on; every queued write is durable before the next model call is sent
+and before the run's end is recorded. A process killed in between loses at most results whose
+calls then count as interrupted: re-run if the tool is idempotent, never silently otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import replace
 from typing import Any
 
+from mainspring._writer import settled
 from mainspring.clock import utc_now
 from mainspring.hooks import (
     Hooks,
@@ -33,6 +43,9 @@ from mainspring.runs.base import (
     ToolFinished,
     ToolStarted,
 )
+
+logger = logging.getLogger("mainspring.agent")
+Event = ModelCalled | ToolStarted | ToolFinished
 
 
 def idempotency_key(run_id: str, step: int, call: ToolCall) -> str:
@@ -58,6 +71,10 @@ class Journal(Hooks):
         self._sealed: dict[int, str] = {}
         self._results: dict[str, ToolResult] = {}
         self._interrupted: set[str] = set()
+        self._held: list[Event] = []
+        """Events stored with the run's next write (a model reply waits for its step's intents)."""
+        self._queued: list[asyncio.Future[None]] = []
+        """Results being stored while the run goes on; awaited before the next model call."""
         if record is not None:
             self._load(record)
 
@@ -115,14 +132,18 @@ class Journal(Hooks):
         else:
             await self.save(status="running", note=None)
 
+    async def model_started(self, record: ModelCallRecord) -> None:
+        """Everything the run wrote so far is durable before the next model call is sent."""
+        if self.store is not None:
+            await self.flush()
+
     async def model_finished(self, record: ModelCallRecord) -> None:
-        """Record a completed model call (failed calls leave no reply to reuse)."""
+        """Hold a completed model call's reply for the step's next write (failed calls: none)."""
         if self.store is not None and record.response is not None:
-            event = ModelCalled(record.step, record.response, sealed=record.sealed)
-            await self.store.append(self.info.run_id, [event])
+            self._held.append(ModelCalled(record.step, record.response, sealed=record.sealed))
 
     async def tool_started(self, record: ToolCallRecord) -> None:
-        """Record the call BEFORE it runs."""
+        """Record the call (and the reply that asked for it) BEFORE it runs."""
         if self.store is not None:
             event = ToolStarted(
                 record.step,
@@ -131,17 +152,35 @@ class Journal(Hooks):
                 idempotent=record.idempotent,
                 sealed=record.sealed,
             )
-            await self.store.append(self.info.run_id, [event])
+            await self.flush(event)
 
     async def tool_finished(self, record: ToolCallRecord) -> None:
-        """Record the result right after it exists."""
+        """Queue the result as soon as it exists; it is stored while the run goes on."""
         if self.store is not None and record.result is not None:
-            await self.store.append(self.info.run_id, [ToolFinished(record.step, record.result)])
+            events = [ToolFinished(record.step, record.result)]
+            soon = getattr(self.store, "append_soon", None)  # a store that queues without a task
+            if soon is not None:
+                queued: asyncio.Future[None] = soon(self.info.run_id, events)
+            else:
+                queued = asyncio.ensure_future(self.store.append(self.info.run_id, events))
+            queued.add_done_callback(_log_failure)
+            self._queued.append(queued)
 
     async def results(self, step: int, results: list[ToolResult]) -> None:
         """Record results that no tool produced (refusals past a cap)."""
         if self.store is not None and results:
-            await self.store.append(self.info.run_id, [ToolFinished(step, r) for r in results])
+            await self.flush(*(ToolFinished(step, r) for r in results))
+
+    async def flush(self, *events: Event) -> None:
+        """Wait for the queued results, then store the held events and `events` together."""
+        if self.store is None:
+            return
+        if self._queued:
+            queued, self._queued = self._queued, []
+            await settled(queued)
+        if self._held or events:
+            batch, self._held = [*self._held, *events], []
+            await self.store.append(self.info.run_id, batch)
 
     async def save(self, **changes: Any) -> None:
         """Update the run's info (status, totals, output) in the store."""
@@ -150,4 +189,12 @@ class Journal(Hooks):
                 changes[text] = clean_text(changes[text])
         self.info = replace(self.info, updated_at=utc_now(), **changes)
         if self.store is not None:
+            await self.flush()
             await self.store.update(self.info)
+
+
+def _log_failure(queued: asyncio.Future[None]) -> None:
+    # A result that could not be stored leaves its call interrupted in the record, as a crash
+    # would; the run itself goes on (the call already happened).
+    if not queued.cancelled() and queued.exception() is not None:
+        logger.error("could not record a tool result", exc_info=queued.exception())

@@ -7,6 +7,11 @@ Durability (`fsync`):
   loss can lose that window);
 - "never": the OS decides when to write back.
 
+Appends from concurrent runs are batched: the process's writer thread (`mainspring._writer`)
+seals every append queued since its last write, in order, and writes them with one `write` (and
+at most one `fsync`), then wakes each caller; the policy above holds for every append of the
+batch. A write that fails fails every append of that batch and leaves none of it in the file.
+
 Reopening finds the last complete record whatever its size (the file is read backwards in
 growing chunks). Whatever follows it (a line torn by a crash, lines that are not records) is
 moved to a side file `<log>.torn-<time>`, a warning is logged under `mainspring.audit`, and a
@@ -15,6 +20,7 @@ moved to a side file `<log>.torn-<time>`, a warning is logged under `mainspring.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -26,6 +32,7 @@ from typing import IO, Any, Literal
 
 import anyio
 
+from mainspring._writer import GroupWriter
 from mainspring.audit._repair import Cut, cut_tail, repair_entry
 from mainspring.audit.base import GENESIS, AuditEntry, AuditRecord, Unreadable, seal_all
 from mainspring.errors import AuditLogError
@@ -49,7 +56,9 @@ class JsonlAuditLog:
         self.fsync = fsync
         self._key = key
         self._fsync_interval = fsync_interval
-        self._lock = anyio.Lock()
+        self._writer: GroupWriter[Sequence[AuditEntry]] = GroupWriter(
+            f"mainspring-audit:{self.path.name}", self._append_batch, _batch_failed
+        )
         self._handle: IO[bytes] | None = None
         self._seq = 0
         self._prev = GENESIS
@@ -85,9 +94,23 @@ class JsonlAuditLog:
         if records:
             self._seq, self._prev = records[-1].seq, records[-1].hash
 
+    def _append_batch(self, batch: Sequence[Sequence[AuditEntry]]) -> list[list[AuditRecord]]:
+        """The writer thread's batch: seal each append in order, then one write for them all."""
+        if self._handle is None:
+            self._open()
+        seq, prev = self._seq, self._prev
+        sealed = []
+        for entries in batch:
+            records = seal_all(entries, seq, prev, self._key)
+            if records:
+                seq, prev = records[-1].seq, records[-1].hash
+            sealed.append(records)
+        self._write_records([r for records in sealed for r in records])
+        return sealed
+
     def _write(self, data: bytes) -> None:
         handle = self._handle
-        assert handle is not None  # opened under the lock before any write
+        assert handle is not None  # opened in the writer thread before any write
         start = self._size
         try:
             view = memoryview(data)
@@ -112,19 +135,25 @@ class JsonlAuditLog:
         Any entry can be written (see docs/audit.md, "What is stored"); only an I/O failure
         raises (`AuditLogError`), and then nothing of this append is left in the file.
         """
-        async with self._lock:
-            if self._handle is None:
-                await anyio.to_thread.run_sync(self._open)
-            records = seal_all(entries, self._seq, self._prev, self._key)
-            await anyio.to_thread.run_sync(self._write_records, records)
-            return records
+        records: list[AuditRecord] = await self.append_soon(entries)
+        return records
+
+    def append_soon(self, entries: Sequence[AuditEntry]) -> asyncio.Future[list[AuditRecord]]:
+        """Queue `append` now, without waiting: the future completes once the entries are written.
+
+        `AuditSink` queues records this way and waits for them at the run's next step.
+        """
+        return self._writer.write(entries)
 
     async def head(self) -> tuple[int, str]:
         """(seq, hash) of the newest record: keep a copy elsewhere to detect tail deletion."""
-        async with self._lock:
-            if self._handle is None:
-                await anyio.to_thread.run_sync(self._open)
-            return self._seq, self._prev
+        head: tuple[int, str] = await self._writer.call(self._head)
+        return head
+
+    def _head(self) -> tuple[int, str]:
+        if self._handle is None:
+            self._open()
+        return self._seq, self._prev
 
     async def bodies(self) -> AsyncIterator[Any]:
         """Every record as stored; a line that is not JSON is yielded as an `Unreadable`."""
@@ -132,16 +161,24 @@ class JsonlAuditLog:
             yield body
 
     async def aclose(self) -> None:
-        """Fsync (unless 'never') and close."""
-        async with self._lock:
-            if self._handle is not None:
-                handle, self._handle = self._handle, None
-                await anyio.to_thread.run_sync(self._close, handle)
+        """Write every queued append, fsync (unless 'never') and close."""
+        await self._writer.aclose(self._close)
 
-    def _close(self, handle: IO[bytes]) -> None:
-        if self.fsync != "never":
-            os.fsync(handle.fileno())
-        handle.close()
+    def _close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            if self.fsync != "never":
+                os.fsync(handle.fileno())
+            handle.close()
+
+
+def _batch_failed(exc: BaseException, count: int) -> BaseException:
+    if isinstance(exc, AuditLogError):
+        error = AuditLogError(f"{exc} (none of the {count} append(s) written together is kept)")
+    else:
+        error = AuditLogError(f"audit log write failed ({type(exc).__name__}: {exc})")
+    error.__cause__ = exc
+    return error
 
 
 async def iter_jsonl(path: Path, batch: int = 2048) -> AsyncIterator[Any]:

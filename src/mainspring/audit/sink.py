@@ -5,15 +5,27 @@
 `Agent(audit=...)` and it receives every model call and every tool call of every run, the
 planner's and the summariser's included; give it to `ToolExecutor(hooks=[...])` to audit tool
 calls made outside an agent.
+
+Records are queued as calls finish and written by the log's writer thread together with
+whatever else is being written at that moment (other runs' records, the run's journal); the sink
+waits for a run's queued records before its next model call is sent and before the run's end is
+announced, so a step's records are durable (per the log's fsync policy) before the next step. A
+log without `append_soon` is awaited per record. `flush()` and `aclose()` wait for everything
+queued.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from mainspring._writer import settled
 from mainspring.audit.base import AuditEntry, AuditLog
-from mainspring.hooks import Hooks, ModelCallRecord, ToolCallRecord, clean_data
+from mainspring.hooks import Hooks, ModelCallRecord, RunSpan, ToolCallRecord, clean_data
+
+logger = logging.getLogger("mainspring.audit")
 
 
 def entry_from_tool_record(record: ToolCallRecord) -> AuditEntry:
@@ -67,25 +79,62 @@ def entry_from_model_record(record: ModelCallRecord) -> AuditEntry:
 
 
 class AuditSink(Hooks):
-    """Seals every finished tool call and model call into an audit log before the call returns."""
+    """Seals every finished tool call and model call into an audit log (see the module)."""
 
     def __init__(self, log: AuditLog) -> None:
         self.log = log
+        self._queued: dict[str | None, list[asyncio.Future[Any]]] = {}
+
+    async def _append(self, entry: AuditEntry) -> None:
+        soon = getattr(self.log, "append_soon", None)
+        if soon is None:
+            await self.log.append([entry])
+            return
+        queued: asyncio.Future[Any] = soon([entry])
+        self._queued.setdefault(entry.run_id, []).append(queued)
+        queued.add_done_callback(lambda done: self._written(entry.run_id, done))
+
+    def _written(self, run_id: str | None, done: asyncio.Future[Any]) -> None:
+        pending = self._queued.get(run_id)
+        if pending is not None:
+            pending.remove(done)
+            if not pending:
+                del self._queued[run_id]
+        if not done.cancelled() and done.exception() is not None:
+            logger.error("could not write an audit record", exc_info=done.exception())
+
+    async def _wait(self, run_id: str | None) -> None:
+        queued = self._queued.get(run_id)
+        if queued:
+            await settled(queued)
 
     async def tool_finished(self, record: ToolCallRecord) -> None:
-        """Append one tool-call record."""
-        await self.log.append([entry_from_tool_record(record)])
+        """Queue one tool-call record."""
+        await self._append(entry_from_tool_record(record))
+
+    async def model_started(self, record: ModelCallRecord) -> None:
+        """The run's earlier records are written before its next model call is sent."""
+        await self._wait(record.run_id)
 
     async def model_finished(self, record: ModelCallRecord) -> None:
-        """Append one model-call record."""
-        await self.log.append([entry_from_model_record(record)])
+        """Queue one model-call record."""
+        await self._append(entry_from_model_record(record))
+
+    async def run_finished(self, run: RunSpan) -> None:
+        """The run's records are written before its end is announced further."""
+        await self._wait(run.run_id)
 
     async def record(self, entry: AuditEntry) -> None:
-        """Append any other entry."""
+        """Append any other entry (written when this returns)."""
         await self.log.append([entry])
 
+    async def flush(self) -> None:
+        """Wait for every record queued so far."""
+        await settled([queued for run in self._queued.values() for queued in run])
+
     async def aclose(self) -> None:
-        """Close the log."""
+        """Write what is queued, then close the log."""
+        await self.flush()
         await self.log.aclose()
 
 

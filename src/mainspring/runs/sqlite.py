@@ -2,17 +2,23 @@
 
 WAL mode with `synchronous=NORMAL` survives a killed process (every committed transaction is in
 the WAL); pass `durable=True` for `synchronous=FULL`, which also survives power loss.
+
+Writes go through the process's writer thread (`mainspring._writer`): the writes every run queued
+since the last commit are stored in ONE transaction, each in its own savepoint, so a write that
+fails on its own (an unknown run, a duplicate id) fails only its caller, and a transaction that
+fails as a whole (the disk, a lock held past the timeout) fails every caller of that batch and
+stores none of it. Nothing serialises the runs themselves: they only wait for their own commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
-
+from mainspring._writer import GroupWriter
 from mainspring.errors import RunNotFoundError, RunStoreError
 from mainspring.runs.base import (
     EVENT_ADAPTER,
@@ -44,20 +50,33 @@ CREATE TABLE IF NOT EXISTS run_events (
 Event = ModelCalled | ToolStarted | ToolFinished
 
 
-class SqliteRunStore:
-    """A `RunStore` in one SQLite file. Safe to share between processes (SQLite locks)."""
+Write = Callable[[sqlite3.Connection], Any]
+"""One caller's write: runs inside the batch's transaction, in its own savepoint."""
 
-    def __init__(self, path: str | Path, *, durable: bool = False) -> None:
+
+class SqliteRunStore:
+    """A `RunStore` in one SQLite file. Safe to share between processes (SQLite locks).
+
+    Args:
+        path: the database file (created with its directory).
+        durable: `synchronous=FULL` (survives power loss) instead of NORMAL (a killed process).
+        timeout: seconds to wait for another process's write lock before a batch fails.
+    """
+
+    def __init__(self, path: str | Path, *, durable: bool = False, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._durable = durable
+        self._timeout = timeout
         self._db: sqlite3.Connection | None = None
-        self._lock = anyio.Lock()
+        self._writer: GroupWriter[Write] = GroupWriter(
+            f"mainspring-runs:{self.path.name}", self._commit, self._batch_failed
+        )
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+                self.path, check_same_thread=False, isolation_level=None, timeout=self._timeout
             )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
@@ -65,96 +84,149 @@ class SqliteRunStore:
             self._db = db
         return self._db
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        async with self._lock:
-            try:
-                return await anyio.to_thread.run_sync(fn, *args)
-            except sqlite3.Error as exc:
-                raise RunStoreError(f"run store {str(self.path)!r}: {exc}") from exc
-
-    def _create(self, info: RunInfo) -> None:
+    def _commit(self, writes: Sequence[Write]) -> list[Any]:
+        """The writer thread's batch: one transaction, a savepoint per write (if several)."""
         db = self._connect()
+        outcomes: list[Any] = []
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
-                "INSERT INTO runs (run_id, status, created_at, info) VALUES (?, ?, ?, ?)",
-                (info.run_id, info.status, info.created_at, INFO_ADAPTER.dump_json(info).decode()),
-            )
-        except sqlite3.IntegrityError:
-            raise RunStoreError(f"a run with id {info.run_id!r} already exists") from None
+            if len(writes) == 1:  # alone in its transaction: its failure rolls back only itself
+                try:
+                    outcomes.append(writes[0](db))
+                except (RunStoreError, sqlite3.IntegrityError) as exc:
+                    db.execute("ROLLBACK")
+                    return [self._error(exc)]
+            else:
+                outcomes = [self._in_savepoint(db, write) for write in writes]
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _in_savepoint(self, db: sqlite3.Connection, write: Write) -> Any:
+        db.execute("SAVEPOINT write")
+        try:
+            outcome = write(db)
+        except (RunStoreError, sqlite3.IntegrityError) as exc:  # this write's own fault
+            db.execute("ROLLBACK TO write")
+            outcome = self._error(exc)
+        db.execute("RELEASE write")
+        return outcome
+
+    def _error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            return RunStoreError(f"run store {str(self.path)!r}: {exc}")
+        return exc
+
+    def _batch_failed(self, exc: BaseException, count: int) -> BaseException:
+        error = RunStoreError(
+            f"run store {str(self.path)!r}: the transaction of {count} queued write(s) failed "
+            f"({type(exc).__name__}: {exc}); none of them is stored, earlier writes are intact. "
+            "Retry once the cause is fixed (a full disk, another process holding the lock)"
+        )
+        error.__cause__ = exc
+        return error
+
+    async def _write(self, write: Write) -> Any:
+        return await self._writer.write(write)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def read() -> Any:
+            try:
+                return fn(self._connect())
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+        return await self._writer.call(read)
 
     async def create(self, info: RunInfo) -> None:
         """Record a new run."""
-        await self._run(self._create, info)
+        row = (info.run_id, info.status, info.created_at, INFO_ADAPTER.dump_json(info).decode())
 
-    def _append(self, run_id: str, events: Sequence[Event]) -> None:
-        db = self._connect()
-        with db:
-            db.execute("BEGIN IMMEDIATE")
+        def create(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO runs (run_id, status, created_at, info) VALUES (?, ?, ?, ?)", row
+                )
+            except sqlite3.IntegrityError:
+                raise RunStoreError(f"a run with id {info.run_id!r} already exists") from None
+
+        await self._write(create)
+
+    async def append(self, run_id: str, events: Sequence[Event]) -> None:
+        """Add events in one transaction (shared with other runs' writes of the moment)."""
+        await self.append_soon(run_id, events)
+
+    def append_soon(self, run_id: str, events: Sequence[Event]) -> asyncio.Future[None]:
+        """Queue `append` now, without waiting: the future completes once the events are stored.
+
+        The journal queues a tool's result this way and waits for it before the next model call.
+        """
+        bodies = [EVENT_ADAPTER.dump_json(e).decode() for e in events]
+
+        def append(db: sqlite3.Connection) -> None:
+            if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                raise RunNotFoundError(f"no run with id {run_id!r}")
             row = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", (run_id,)
             ).fetchone()
-            if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
-                raise RunNotFoundError(f"no run with id {run_id!r}")
-            rows = [
-                (run_id, row[0] + i + 1, EVENT_ADAPTER.dump_json(e).decode())
-                for i, e in enumerate(events)
-            ]
+            rows = [(run_id, row[0] + i + 1, body) for i, body in enumerate(bodies)]
             db.executemany("INSERT INTO run_events (run_id, seq, body) VALUES (?, ?, ?)", rows)
 
-    async def append(self, run_id: str, events: Sequence[Event]) -> None:
-        """Add events in one transaction."""
-        await self._run(self._append, run_id, events)
-
-    def _update(self, info: RunInfo) -> None:
-        db = self._connect()
-        cursor = db.execute(
-            "UPDATE runs SET status = ?, info = ? WHERE run_id = ?",
-            (info.status, INFO_ADAPTER.dump_json(info).decode(), info.run_id),
-        )
-        if cursor.rowcount == 0:
-            raise RunNotFoundError(f"no run with id {info.run_id!r}")
+        return self._writer.write(append)
 
     async def update(self, info: RunInfo) -> None:
         """Replace the run's info."""
-        await self._run(self._update, info)
+        row = (info.status, INFO_ADAPTER.dump_json(info).decode(), info.run_id)
 
-    def _load(self, run_id: str) -> RunRecord:
-        db = self._connect()
-        row = db.execute("SELECT info FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise RunNotFoundError(
-                f"no run with id {run_id!r}; `mainspring runs list` shows the recorded runs"
-            )
-        bodies = db.execute(
-            "SELECT body FROM run_events WHERE run_id = ? ORDER BY seq", (run_id,)
-        ).fetchall()
-        events = tuple(EVENT_ADAPTER.validate_json(b[0]) for b in bodies)
-        return RunRecord(INFO_ADAPTER.validate_json(row[0]), events)
+        def update(db: sqlite3.Connection) -> None:
+            cursor = db.execute("UPDATE runs SET status = ?, info = ? WHERE run_id = ?", row)
+            if cursor.rowcount == 0:
+                raise RunNotFoundError(f"no run with id {info.run_id!r}")
+
+        await self._write(update)
 
     async def load(self, run_id: str) -> RunRecord:
         """The run and its events."""
-        record: RunRecord = await self._run(self._load, run_id)
+        record: RunRecord = await self._read(lambda db: _load(db, run_id))
         return record
-
-    def _list(self, limit: int, status: RunStatus | None) -> list[RunInfo]:
-        db = self._connect()
-        query = "SELECT info FROM runs"
-        args: tuple[Any, ...] = ()
-        if status is not None:
-            query += " WHERE status = ?"
-            args = (status,)
-        query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        rows = db.execute(query, (*args, limit)).fetchall()
-        return [INFO_ADAPTER.validate_json(r[0]) for r in rows]
 
     async def list(self, *, limit: int = 50, status: RunStatus | None = None) -> list[RunInfo]:
         """Newest runs first."""
-        result: list[RunInfo] = await self._run(self._list, limit, status)
+        result: list[RunInfo] = await self._read(lambda db: _list(db, limit, status))
         return result
 
     async def aclose(self) -> None:
-        """Close the database."""
-        async with self._lock:
-            if self._db is not None:
-                db, self._db = self._db, None
-                await anyio.to_thread.run_sync(db.close)
+        """Commit every queued write, then close the database (it reopens on the next use)."""
+        await self._writer.aclose(self._close)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()
+
+
+def _load(db: sqlite3.Connection, run_id: str) -> RunRecord:
+    row = db.execute("SELECT info FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFoundError(
+            f"no run with id {run_id!r}; `mainspring runs list` shows the recorded runs"
+        )
+    bodies = db.execute(
+        "SELECT body FROM run_events WHERE run_id = ? ORDER BY seq", (run_id,)
+    ).fetchall()
+    events = tuple(EVENT_ADAPTER.validate_json(b[0]) for b in bodies)
+    return RunRecord(INFO_ADAPTER.validate_json(row[0]), events)
+
+
+def _list(db: sqlite3.Connection, limit: int, status: RunStatus | None) -> list[RunInfo]:
+    query = "SELECT info FROM runs"
+    args: tuple[Any, ...] = ()
+    if status is not None:
+        query += " WHERE status = ?"
+        args = (status,)
+    query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    rows = db.execute(query, (*args, limit)).fetchall()
+    return [INFO_ADAPTER.validate_json(r[0]) for r in rows]
