@@ -49,3 +49,16 @@ async def test_flush_and_close_write_everything_queued(tmp_path: Path) -> None:
     await executor.execute(tool_calls(("add", {"a": 1, "b": 1})).message.tool_calls[0])
     await sink.aclose()
     assert (await verify_file(tmp_path / "audit.jsonl")).records == 21
+
+
+async def test_a_call_outside_any_run_is_written_before_it_returns(tmp_path: Path) -> None:
+    # A ToolExecutor serving MCP or a script has no next step to wait at: write through.
+    path = tmp_path / "audit.jsonl"
+    sink = AuditSink(JsonlAuditLog(path))
+    executor = ToolExecutor(ToolRegistry([add]), hooks=[sink])
+    call = tool_calls(("add", {"a": 2, "b": 3})).message.tool_calls[0]
+    await executor.execute(call, CallContext(principal=Principal("ann"), run_id="req-1"))
+    assert [json.loads(line)["name"] for line in path.read_text().splitlines()] == ["add"]
+    await executor.execute(call)
+    assert len(path.read_text().splitlines()) == 2
+    await sink.aclose()

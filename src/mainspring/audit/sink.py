@@ -9,9 +9,11 @@ calls made outside an agent.
 Records are queued as calls finish and written by the log's writer thread together with
 whatever else is being written at that moment (other runs' records, the run's journal); the sink
 waits for a run's queued records before its next model call is sent and before the run's end is
-announced, so a step's records are durable (per the log's fsync policy) before the next step. A
-log without `append_soon` is awaited per record. `flush()` and `aclose()` wait for everything
-queued.
+announced, so a step's records are durable (per the log's fsync policy) before the next step.
+Only records of a run the sink saw start are queued: a call outside a run (a `ToolExecutor`
+serving MCP or a script) has no next step to wait at, so its record is written before the
+call returns. A log without `append_soon` is awaited per record. `flush()` and `aclose()` wait
+for everything queued.
 """
 
 from __future__ import annotations
@@ -84,10 +86,12 @@ class AuditSink(Hooks):
     def __init__(self, log: AuditLog) -> None:
         self.log = log
         self._queued: dict[str | None, list[asyncio.Future[Any]]] = {}
+        self._runs: set[str] = set()
+        """Runs started and not yet finished: their records may wait for the next step."""
 
     async def _append(self, entry: AuditEntry) -> None:
         soon = getattr(self.log, "append_soon", None)
-        if soon is None:
+        if soon is None or entry.run_id not in self._runs:
             await self.log.append([entry])
             return
         queued: asyncio.Future[Any] = soon([entry])
@@ -120,9 +124,16 @@ class AuditSink(Hooks):
         """Queue one model-call record."""
         await self._append(entry_from_model_record(record))
 
+    async def run_started(self, run: RunSpan) -> None:
+        """From now on the run's records are queued until its next step or its end."""
+        self._runs.add(run.run_id)
+
     async def run_finished(self, run: RunSpan) -> None:
         """The run's records are written before its end is announced further."""
-        await self._wait(run.run_id)
+        try:
+            await self._wait(run.run_id)
+        finally:
+            self._runs.discard(run.run_id)
 
     async def record(self, entry: AuditEntry) -> None:
         """Append any other entry (written when this returns)."""
