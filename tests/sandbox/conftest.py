@@ -15,10 +15,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 import pytest
 
-from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox, UidPool
+from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox, SandboxResult, UidPool
+from mainspring.sandbox._pool import idle_uids
 from mainspring.sandbox._runner import JailedSandbox
 from tests.conftest import IN_CI
 
@@ -69,18 +73,21 @@ def level(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def sandbox(level: str) -> JailedSandbox:
-    return make_sandbox(level)
+def sandbox(level: str) -> Iterator[JailedSandbox]:
+    with make_sandbox(level) as made:  # closing it destroys its idle warm jails
+        yield made
 
 
 @pytest.fixture
-def strong() -> JailedSandbox:
-    return make_sandbox("namespaces")
+def strong() -> Iterator[JailedSandbox]:
+    with make_sandbox("namespaces") as made:
+        yield made
 
 
 @pytest.fixture
-def weak() -> JailedSandbox:
-    return make_sandbox("process")
+def weak() -> Iterator[JailedSandbox]:
+    with make_sandbox("process") as made:
+        yield made
 
 
 @pytest.fixture
@@ -93,7 +100,12 @@ def shared_dir() -> Iterator[Path]:
 
 
 def processes_of(uids: range) -> list[int]:
-    """Pids of live (non-zombie) processes owned by any uid in `uids`."""
+    """Pids of live (non-zombie) processes of runs owned by any uid in `uids`.
+
+    A warm pool's idle jails hold uids of their own (no run ever uses them), so they are no
+    run's leftovers and are not counted.
+    """
+    idle = idle_uids()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -104,7 +116,7 @@ def processes_of(uids: range) -> list[int]:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         uid = int(fields.get("Uid", "-1").split()[0])
-        if uid in uids and not fields.get("State", "").strip().startswith("Z"):
+        if uid in uids and uid not in idle and not fields.get("State", "").strip().startswith("Z"):
             found.append(int(entry.name))
     return found
 
@@ -231,3 +243,30 @@ def zombies_of(uids: range) -> list[int]:
             if uid in uids and fields.get("State", "").strip().startswith("Z"):
                 found.append(int(entry.name))
     return found
+
+
+# --- the warm pool -----------------------------------------------------------------------------
+
+
+def record_runs(sandbox: JailedSandbox) -> list[SandboxResult]:
+    """Every result `sandbox.run` returns from now on, in order (to see which ran warm)."""
+    results: list[SandboxResult] = []
+    original = sandbox.run
+
+    async def recording(*args: Any, **kwargs: Any) -> SandboxResult:
+        result = await original(*args, **kwargs)
+        results.append(result)
+        return result
+
+    sandbox.run = recording  # type: ignore[method-assign]
+    return results
+
+
+async def until_warm(sandbox: JailedSandbox, jails: int = 1, within: float = 20.0) -> None:
+    """Wait until the pool's background refill holds `jails` idle jails."""
+    pool = sandbox._pool
+    assert pool is not None, "the sandbox has no warm pool"
+    deadline = time.monotonic() + within
+    while pool.held() < jails:
+        assert time.monotonic() < deadline, "the pool did not refill"
+        await anyio.sleep(0.02)

@@ -4,6 +4,7 @@
 names the `Isolation` that was in force. Threat model and limits: docs/security.md.
 """
 
+from mainspring.sandbox._pool import WarmPool
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import (
     Isolation,
@@ -29,5 +30,6 @@ __all__ = [
     "Sandbox",
     "SandboxResult",
     "UidPool",
+    "WarmPool",
     "detect_sandbox",
 ]
