@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-
 import pytest
 
 from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox, SandboxResult, UidPool
@@ -57,14 +56,42 @@ def require_bwrap() -> None:
     pytest.skip(message)
 
 
-def make_sandbox(level: str, **options: object) -> JailedSandbox:
+ALL_WARM = os.environ.get("MAINSPRING_TEST_WARM") == "1"
+"""MAINSPRING_TEST_WARM=1: every `run` of a test sandbox is primed to run in a warm jail, so
+the whole suite (the attack suite included) checks the warm pool's isolation."""
+
+
+def make_sandbox(level: str, *, all_warm: bool = ALL_WARM, **options: object) -> JailedSandbox:
+    """A sandbox of `level` on this test process's uids; `all_warm`: see ALL_WARM."""
     options.setdefault("limits", TEST_LIMITS)
     options.setdefault("uids", _pool())
     options.setdefault("max_concurrent", 4)
     if level == "namespaces":
         require_bwrap()
-        return BubblewrapSandbox(**options)  # type: ignore[arg-type]
-    return ProcessSandbox(**options)  # type: ignore[arg-type]
+        made: JailedSandbox = BubblewrapSandbox(**options)  # type: ignore[arg-type]
+    else:
+        made = ProcessSandbox(**options)  # type: ignore[arg-type]
+    return _all_warm(made) if all_warm else made
+
+
+def _all_warm(sandbox: JailedSandbox) -> JailedSandbox:
+    """Make each call of `sandbox` find a warm jail of its shape (see ALL_WARM)."""
+    original = sandbox.run
+
+    async def run(argv: Any, **kwargs: Any) -> SandboxResult:
+        if kwargs.get("workspace") is None:
+            await anyio.to_thread.run_sync(
+                lambda: sandbox.warm_up(
+                    argv,
+                    limits=kwargs.get("limits"),
+                    stdin=kwargs.get("stdin", b""),
+                    env=kwargs.get("env"),
+                )
+            )
+        return await original(argv, **kwargs)
+
+    sandbox.run = run  # type: ignore[method-assign]
+    return sandbox
 
 
 @pytest.fixture(params=["process", "namespaces"])

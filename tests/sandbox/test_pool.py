@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import cast
@@ -28,6 +29,13 @@ from mainspring.sandbox._warm import plan
 from tests.sandbox.conftest import FIRST_UID, IS_ROOT, PYTHON, TEST_LIMITS, make_sandbox
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def sandbox(level: str) -> Iterator[JailedSandbox]:
+    """A sandbox whose calls run warm only when its pool has a jail (never primed for them)."""
+    with make_sandbox(level, all_warm=False) as made:
+        yield made
 
 
 async def warm_py(sandbox: JailedSandbox, code: str, **options: object) -> SandboxResult:
@@ -63,7 +71,7 @@ def _idle(sandbox: JailedSandbox, argv: list[str] | None = None) -> list[WarmJai
 
 async def test_a_warm_call_matches_a_cold_one(sandbox: JailedSandbox) -> None:
     code = "import sys; print(sys.argv, __name__, sorted(globals()))"
-    cold = await make_sandbox(sandbox.isolation.level, pool=WarmPool(size=0)).run(
+    cold = await make_sandbox(sandbox.isolation.level, all_warm=False, pool=WarmPool(size=0)).run(
         [PYTHON, "-c", code, "x"]
     )
     await anyio.to_thread.run_sync(lambda: sandbox.warm_up([PYTHON, "-c", code, "x"]))
@@ -80,7 +88,7 @@ async def test_a_warm_call_matches_a_cold_one(sandbox: JailedSandbox) -> None:
 async def test_failures_look_the_same_as_cold(
     sandbox: JailedSandbox, code: str, exit_code: int
 ) -> None:
-    cold = await make_sandbox(sandbox.isolation.level, pool=WarmPool(size=0)).run(
+    cold = await make_sandbox(sandbox.isolation.level, all_warm=False, pool=WarmPool(size=0)).run(
         [PYTHON, "-c", code]
     )
     warm = await warm_py(sandbox, code)
@@ -203,9 +211,7 @@ async def test_a_jail_of_another_configuration_is_never_used(
     sandbox: JailedSandbox, change: dict[str, object]
 ) -> None:
     argv = [PYTHON, "-c", "import os; print(os.environ.get('MODE'))"]
-    assert await anyio.to_thread.run_sync(
-        lambda: sandbox.warm_up(argv, env={"MODE": "primed"})
-    )
+    assert await anyio.to_thread.run_sync(lambda: sandbox.warm_up(argv, env={"MODE": "primed"}))
     waiting = _idle(sandbox)
     options = {"env": {"MODE": "primed"}, **change}
     result = await sandbox.run(argv, **options)  # type: ignore[arg-type]
@@ -227,20 +233,20 @@ async def test_a_dead_jail_is_replaced_not_used(sandbox: JailedSandbox) -> None:
     dead = _idle(sandbox)
     for entry in dead:
         os.killpg(entry.opened.running.proc.pid, signal.SIGKILL)
-    while any(entry.alive() for entry in dead):
+    while any(entry.alive() for entry in dead):  # noqa: ASYNC110 - a process has no event
         await anyio.sleep(0.01)
     # Either the call finds them dead and runs cold, or the refill has already replaced them.
     result = await sandbox.run(argv)
     assert result.ok and result.stdout == "1\n"
     assert not set(map(id, dead)) & set(map(id, _idle(sandbox)))
     deadline = time.monotonic() + 10
-    while not _idle(sandbox) and time.monotonic() < deadline:
+    while not _idle(sandbox) and time.monotonic() < deadline:  # noqa: ASYNC110 - no event
         await anyio.sleep(0.05)  # the background refill replaces it
     assert _idle(sandbox) and all(entry.alive() for entry in _idle(sandbox))
 
 
 async def test_a_stale_jail_is_not_used(level: str) -> None:
-    sandbox = make_sandbox(level, pool=WarmPool(size=1, max_idle=0.5))
+    sandbox = make_sandbox(level, all_warm=False, pool=WarmPool(size=1, max_idle=0.5))
     argv = [PYTHON, "-c", "print(1)"]
     assert await anyio.to_thread.run_sync(lambda: sandbox.warm_up(argv))
     await anyio.sleep(0.7)
@@ -320,8 +326,8 @@ async def test_idle_jails_give_their_uids_back_to_cold_calls(level: str) -> None
     if not IS_ROOT:
         pytest.skip("uids are leased only as root")
     uids = UidPool(FIRST_UID + 8, 2)
-    one = make_sandbox(level, uids=uids, max_concurrent=1)
-    two = make_sandbox(level, uids=uids, max_concurrent=1)
+    one = make_sandbox(level, all_warm=False, uids=uids, max_concurrent=1)
+    two = make_sandbox(level, all_warm=False, uids=uids, max_concurrent=1)
     argv = [PYTHON, "-c", "print(1)"]
     assert await anyio.to_thread.run_sync(lambda: one.warm_up(argv))
     assert await anyio.to_thread.run_sync(lambda: two.warm_up(argv))
@@ -337,7 +343,7 @@ def test_pool_settings_are_checked() -> None:
         WarmPool(size=-1)
     with pytest.raises(ConfigurationError, match="max_idle > 0"):
         WarmPool(max_idle=0)
-    off = make_sandbox("process", pool=WarmPool(size=0))
+    off = make_sandbox("process", all_warm=False, pool=WarmPool(size=0))
     assert off._pool is None and not off.warm_up([PYTHON, "-c", "print(1)"])
 
 

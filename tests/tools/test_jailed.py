@@ -75,7 +75,9 @@ async def test_runs_in_another_process_and_names_the_level(jail: JailedSandbox) 
     assert reply["pid"] != os.getpid()
 
 
-async def test_a_jailed_function_runs_warm_after_its_first_call(jail: JailedSandbox) -> None:
+@pytest.mark.parametrize("level", ["process", "namespaces"])
+async def test_a_jailed_function_runs_warm_after_its_first_call(level: str) -> None:
+    jail = make_sandbox(level, all_warm=False, limits=LIMITS)
     built = tool(sandbox=jail)(functions.report_pid)
     results = record_runs(jail)
     first = await run(built, n=21)

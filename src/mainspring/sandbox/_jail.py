@@ -419,7 +419,7 @@ class Running:
 
 
 def start_jailed(launch: Launch) -> Running:
-    """Start the child in its jail; `finish_jailed` watches it (a started child must be finished)."""
+    """Start the child in its jail; `finish_jailed` watches it (and must be called)."""
     started = time.monotonic()
     try:
         proc = _spawn(launch)

@@ -200,9 +200,9 @@ class JailPool:
                 continue
             if self._failures.get(shape, 0) >= _GIVE_UP_AFTER:
                 continue
-            if len(self._ready[shape]) < self.settings.size:
-                if now - wanted >= self.settings.refill_delay:
-                    return shape
+            short = len(self._ready[shape]) < self.settings.size
+            if short and now - wanted >= self.settings.refill_delay:
+                return shape
         return None
 
     def _loop(self) -> None:

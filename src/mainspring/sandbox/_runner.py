@@ -206,6 +206,11 @@ class WarmJail:
             finish_jailed(self.opened.running, stopped)
 
 
+def _check_argv(argv: Sequence[str]) -> None:
+    if not argv or not argv[0]:
+        raise ConfigurationError("sandbox argv is empty: pass the program and its arguments")
+
+
 def _system_python() -> str | None:
     """The interpreter `exec`-mode warm jails wait in: a system one, shown in every jail."""
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
@@ -317,6 +322,7 @@ class JailedSandbox(abc.ABC):
         worker thread in async code. False when such a call cannot run warm (the pool is off,
         or full, or the command is not one a warm jail can take; see docs/security.md).
         """
+        _check_argv(argv)
         found = plan(argv, stdin, limits or self.limits, env, self._exec_stub)
         if self._pool is None or found is None:
             return False
@@ -382,8 +388,11 @@ class JailedSandbox(abc.ABC):
     def _workspace(
         self, given: Path | None, uid: int | None
     ) -> contextlib.AbstractContextManager[Workspace]:
-        """The per-call directories (a module-level generator: a warm jail's teardown must
-        not hold the sandbox, or an unused sandbox would never be collected with its pool)."""
+        """The per-call directories, made by a module-level generator.
+
+        A warm jail's teardown holds it: it must not hold the sandbox, or a sandbox nobody uses
+        any more would never be collected (nor its pool closed).
+        """
         return _workspace(given, uid, self.workspace_root, self.keep_workspace)
 
     def _run_sync(
@@ -429,10 +438,10 @@ class JailedSandbox(abc.ABC):
             space = stack.enter_context(self._workspace(given, uid))
             home, tmp = self._visible_paths(space)
             launch = self._command(argv, space, limits, scrubbed_env(home, tmp, env))
-            groups = None
-            if self._cgroups is not None:
-                groups = self._cgroups.create(limits)
-                stack.callback(self._cgroups.release, groups)
+            factory = self._cgroups
+            groups = factory.create(limits) if factory is not None else None
+            if factory is not None and groups is not None:
+                stack.callback(factory.release, groups)
             fds = launch.pass_fds + ((control,) if control is not None else ())
             procs = groups.procs_files if groups is not None else ()
             launch = replace(launch, stdin=stdin, uid=uid, cgroup_procs=procs, pass_fds=fds)
@@ -501,8 +510,7 @@ class JailedSandbox(abc.ABC):
         workspace: Path | None = None,
     ) -> SandboxResult:
         """Run `argv` in the jail; see `Sandbox.run`. Cancelling the call kills the run."""
-        if not argv or not argv[0]:
-            raise ConfigurationError("sandbox argv is empty: pass the program and its arguments")
+        _check_argv(argv)
         stop = threading.Event()
         job = partial(self._run_sync, argv, limits or self.limits, stdin, env, workspace, stop)
         async with self._limiter:

@@ -1,4 +1,4 @@
-"""What a pre-started jail waits in, and how a call's program is handed to it.
+r"""What a pre-started jail waits in, and how a call's program is handed to it.
 
 A warm jail runs `STUB` under a Python interpreter, fully jailed (the same mounts, filters,
 limits, uid and workspace as a cold run). The stub blocks reading its control pipe; the host
@@ -8,8 +8,8 @@ or execs the command (`exec` mode, for anything else with an absolute program pa
 message (the host closed the pipe: pool closed, or the host died) makes it exit without running
 anything. It imports nothing: `sys` and `posix` are loaded by every interpreter at start-up.
 
-Message: `mode\\0code\\0stdin\\0arg0\\0arg1...` with each field's length first, as one ASCII
-line of space-separated decimals, so no field needs escaping.
+Message: the fields (mode, code, stdin, then each argument) back to back, after one ASCII line
+of their lengths as space-separated decimals, so no field needs escaping.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ from mainspring.errors import (
     ToolTimeoutError,
 )
 from mainspring.sandbox._interpreter import find_interpreter, mounts_for
-from mainspring.sandbox._report import TIMEOUT_SLACK, log_run, stopped_reason, tag
 from mainspring.sandbox._paths import reachable_by_any_uid
+from mainspring.sandbox._report import TIMEOUT_SLACK, log_run, stopped_reason, tag
 from mainspring.sandbox.base import Limits, Sandbox, SandboxResult
 from mainspring.tools.base import CallContext, Tool
 

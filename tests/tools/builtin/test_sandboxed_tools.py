@@ -254,7 +254,7 @@ async def test_code_tools_take_the_policy_arguments_of_tool(level: str) -> None:
 async def test_code_tools_run_warm_after_their_first_call(
     level: str, builder: object, arguments: dict[str, str]
 ) -> None:
-    with make_sandbox(level, limits=LIMITS) as sandbox:
+    with make_sandbox(level, all_warm=False, limits=LIMITS) as sandbox:
         built = builder(sandbox)  # type: ignore[operator]
         results = record_runs(sandbox)
         executor = executor_for(built)
