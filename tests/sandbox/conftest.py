@@ -275,6 +275,12 @@ def zombies_of(uids: range) -> list[int]:
 # --- the warm pool -----------------------------------------------------------------------------
 
 
+def own_uids() -> dict[str, object]:
+    """Sandbox options for uids no other sandbox of the tests uses (beyond SANDBOX_UIDS), so
+    that idle jails of other tests' sandboxes, not collected yet, cannot starve its pool."""
+    return {"uids": UidPool(FIRST_UID + UID_COUNT, 4), "max_concurrent": 2}
+
+
 def record_runs(sandbox: JailedSandbox) -> list[SandboxResult]:
     """Every result `sandbox.run` returns from now on, in order (to see which ran warm)."""
     results: list[SandboxResult] = []

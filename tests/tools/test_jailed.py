@@ -28,6 +28,7 @@ from tests.sandbox.conftest import (
     IS_ROOT,
     SANDBOX_UIDS,
     make_sandbox,
+    own_uids,
     processes_of,
     record_runs,
     until_warm,
@@ -77,7 +78,7 @@ async def test_runs_in_another_process_and_names_the_level(jail: JailedSandbox) 
 
 @pytest.mark.parametrize("level", ["process", "namespaces"])
 async def test_a_jailed_function_runs_warm_after_its_first_call(level: str) -> None:
-    jail = make_sandbox(level, all_warm=False, limits=LIMITS)
+    jail = make_sandbox(level, all_warm=False, limits=LIMITS, **own_uids())
     built = tool(sandbox=jail)(functions.report_pid)
     results = record_runs(jail)
     first = await run(built, n=21)

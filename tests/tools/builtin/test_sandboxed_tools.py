@@ -20,7 +20,7 @@ from mainspring.sandbox._report import TIMEOUT_SLACK
 from mainspring.tools import CallContext, Principal, Tool, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin.python import python_tool
 from mainspring.tools.builtin.shell import shell_tool
-from tests.sandbox.conftest import make_sandbox, record_runs, require_bwrap, until_warm
+from tests.sandbox.conftest import make_sandbox, own_uids, record_runs, require_bwrap, until_warm
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ async def test_code_tools_take_the_policy_arguments_of_tool(level: str) -> None:
 async def test_code_tools_run_warm_after_their_first_call(
     level: str, builder: object, arguments: dict[str, str]
 ) -> None:
-    with make_sandbox(level, all_warm=False, limits=LIMITS) as sandbox:
+    with make_sandbox(level, all_warm=False, limits=LIMITS, **own_uids()) as sandbox:
         built = builder(sandbox)  # type: ignore[operator]
         results = record_runs(sandbox)
         executor = executor_for(built)
