@@ -125,27 +125,37 @@ class JailPool:
                 e.uid for entries in self._ready.values() for e in entries if e.uid is not None
             )
 
-    def take(self, shape: Shape) -> Entry | None:
-        """A live jail of exactly `shape`, or None; either way the shape is (re)filled."""
-        dead: list[Entry] = []
-        found: Entry | None = None
+    def want(self, shape: Shape) -> None:
+        """A call of `shape` just ended: keep (or start keeping) jails of it ready."""
+        dropped: list[Entry] = []
         with self._cond:
             if self._closed:
-                return None
+                return
             self._wanted[shape] = time.monotonic()
             self._ready.setdefault(shape, [])
             self._ready.move_to_end(shape)
-            entries = self._ready[shape]
-            while entries and found is None:
-                entry = entries.pop(0)
-                if entry.alive() and time.monotonic() - entry.born < self.settings.max_idle:
-                    found = entry
-                    self._failures[shape] = 0
-                else:
-                    dead.append(entry)
-            self._evict_shapes(dead)
+            self._evict_shapes(dropped)
             self._start()
             self._cond.notify_all()
+        for entry in dropped:
+            entry.destroy()
+
+    def take(self, shape: Shape) -> Entry | None:
+        """A live jail of exactly `shape`, or None (dead or stale ones are destroyed)."""
+        dead: list[Entry] = []
+        found: Entry | None = None
+        with self._cond:
+            entries = self._ready.get(shape, [])
+            while entries and found is None:
+                entry = entries.pop(0)
+                alive = entry.alive()
+                if alive and time.monotonic() - entry.born < self.settings.max_idle:
+                    found = entry
+                    self._failures[shape] = 0
+                    continue
+                dead.append(entry)
+                if not alive:
+                    self._failures[shape] = self._failures.get(shape, 0) + 1
         for entry in dead:
             entry.destroy()
         return found
@@ -227,7 +237,7 @@ class JailPool:
         try:
             entry = self._open(shape)
         except Exception:  # a jail that cannot start is a failure of its shape, not the host's
-            logger.warning("a warm jail could not be started", exc_info=True)
+            logger.debug("a warm jail could not be started", exc_info=True)
             entry = None
             with self._cond:
                 self._failures[shape] = self._failures.get(shape, 0) + 1

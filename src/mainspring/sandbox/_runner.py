@@ -324,21 +324,22 @@ class JailedSandbox(abc.ABC):
         """
         _check_argv(argv)
         found = plan(argv, stdin, limits or self.limits, env, self._exec_stub)
-        if self._pool is None or found is None:
+        pool = self._pool
+        if pool is None or found is None:
             return False
-        if self._pool.prime(found.shape):
+        if pool.prime(found.shape):
             return True
         # No free uid: idle jails of other sandboxes (e.g. ones not closed yet) give one back.
-        return self.uids is not None and reclaim_idle() and self._pool.prime(found.shape)
+        return self.uids is not None and reclaim_idle() and pool.prime(found.shape)
 
     def close(self) -> None:
         """Destroy the idle warm jails and stop refilling; later calls start cold jails.
 
         Also done when the sandbox is garbage-collected and at interpreter exit.
         """
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def __enter__(self) -> JailedSandbox:
         return self
@@ -404,12 +405,31 @@ class JailedSandbox(abc.ABC):
         given: Path | None,
         stop: threading.Event,
     ) -> SandboxResult:
-        if self._pool is not None and given is None:
-            found = plan(argv, stdin, limits, env, self._exec_stub)
-            warm = self._pool.take(found.shape) if found is not None else None
-            if isinstance(warm, WarmJail) and found is not None:
-                with contextlib.suppress(HandOverRefused):  # nothing ran: run it cold
-                    return self._finish(warm.opened, stop, warm.control, found.message)
+        pool = self._pool
+        found = plan(argv, stdin, limits, env, self._exec_stub) if given is None else None
+        if pool is None or found is None:
+            return self._cold(argv, limits, stdin, env, given, stop)
+        warm = pool.take(found.shape)
+        result = None
+        if isinstance(warm, WarmJail):
+            with contextlib.suppress(HandOverRefused):  # nothing ran: run it cold
+                result = self._finish(warm.opened, stop, warm.control, found.message)
+        if result is None:
+            result = self._cold(argv, limits, stdin, env, given, stop)
+        # Refilled after the call, not during it: the replacement's start-up would compete with
+        # the call for the CPU. A call that raised (a bad configuration) is not kept warm.
+        pool.want(found.shape)
+        return result
+
+    def _cold(
+        self,
+        argv: Sequence[str],
+        limits: Limits,
+        stdin: bytes,
+        env: Mapping[str, str] | None,
+        given: Path | None,
+        stop: threading.Event,
+    ) -> SandboxResult:
         opened = self._open(argv, limits, stdin, env, given, self._lease())
         return self._finish(opened, stop, None, b"")
 
