@@ -129,11 +129,11 @@ def shared_dir() -> Iterator[Path]:
 def processes_of(uids: range) -> list[int]:
     """Pids of live (non-zombie) processes of runs owned by any uid in `uids`.
 
-    A warm pool's idle jails hold uids of their own (no run ever uses them), so they are no
-    run's leftovers and are not counted.
+    Warm jails no call has taken yet (being started or idle) hold uids no run uses, so they are
+    no run's leftovers and are not counted (nor one whose start began during the scan).
     """
     idle = idle_uids()
-    found = []
+    found: list[tuple[int, int]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -143,9 +143,10 @@ def processes_of(uids: range) -> list[int]:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         uid = int(fields.get("Uid", "-1").split()[0])
-        if uid in uids and uid not in idle and not fields.get("State", "").strip().startswith("Z"):
-            found.append(int(entry.name))
-    return found
+        if uid in uids and not fields.get("State", "").strip().startswith("Z"):
+            found.append((int(entry.name), uid))
+    idle |= idle_uids()
+    return [pid for pid, uid in found if uid not in idle]
 
 
 def _state(pid: int) -> str:

@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
@@ -92,6 +92,31 @@ Opener = Callable[[Shape], Entry | None]
 """Starts a jail of a shape; None when there is no room for one now (no free uid)."""
 
 _pools: weakref.WeakSet[JailPool] = weakref.WeakSet()
+_unused_uids: set[int] = set()
+"""Uids of warm jails no call has taken yet (being started or idle); a taken one is removed
+before its call runs, so what runs under a uid of this set is never a call's code."""
+_unused_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def unused_uid(lease: contextlib.AbstractContextManager[int | None]) -> Iterator[int | None]:
+    """Hold `lease` for a warm jail, its uid counted as unused until a call takes the jail."""
+    with lease as uid:
+        if uid is not None:
+            with _unused_lock:
+                _unused_uids.add(uid)
+        try:
+            yield uid
+        finally:
+            _taken(uid)
+
+
+def _taken(uid: int | None) -> None:
+    if uid is not None:
+        with _unused_lock:
+            _unused_uids.discard(uid)
+
+
 _pressure = [0.0]
 """time.monotonic() until which no pool refills (a cold call is short of uids)."""
 
@@ -117,13 +142,6 @@ class JailPool:
         """Jails ready now, over every shape."""
         with self._cond:
             return sum(len(entries) for entries in self._ready.values())
-
-    def uids(self) -> frozenset[int]:
-        """The uids held by ready jails (nothing of any run uses them)."""
-        with self._cond:
-            return frozenset(
-                e.uid for entries in self._ready.values() for e in entries if e.uid is not None
-            )
 
     def want(self, shape: Shape) -> None:
         """A call of `shape` just ended: keep (or start keeping) jails of it ready."""
@@ -151,6 +169,7 @@ class JailPool:
                 alive = entry.alive()
                 if alive and time.monotonic() - entry.born < self.settings.max_idle:
                     found = entry
+                    _taken(entry.uid)
                     self._failures[shape] = 0
                     continue
                 dead.append(entry)
@@ -308,11 +327,9 @@ def reclaim_idle() -> bool:
 
 
 def idle_uids() -> frozenset[int]:
-    """The uids held by idle warm jails of every pool in this process (for leak checks)."""
-    held: frozenset[int] = frozenset()
-    for pool in list(_pools):
-        held |= pool.uids()
-    return held
+    """The uids of warm jails no call has taken, being started or idle (for leak checks)."""
+    with _unused_lock:
+        return frozenset(_unused_uids)
 
 
 @atexit.register

@@ -40,7 +40,7 @@ from mainspring.sandbox._jail import (
 )
 from mainspring.sandbox._libc import libc
 from mainspring.sandbox._paths import world_executable
-from mainspring.sandbox._pool import JailPool, WarmPool, reclaim_idle
+from mainspring.sandbox._pool import JailPool, WarmPool, reclaim_idle, unused_uid
 from mainspring.sandbox._seccomp import SeccompProgram, SocketPolicy, compile_filter
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox._warm import Shape, plan
@@ -475,6 +475,7 @@ class JailedSandbox(abc.ABC):
         lease = contextlib.nullcontext(None) if self.uids is None else self.uids.try_lease()
         if lease is None:
             return None
+        lease = unused_uid(lease)
         read_end, write_end = os.pipe()
         try:
             argv = (*shape.stub, str(read_end))
