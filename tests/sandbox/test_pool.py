@@ -99,10 +99,14 @@ async def test_failures_look_the_same_as_cold(
 
 async def test_python_from_stdin_and_stdin_for_code(sandbox: JailedSandbox) -> None:
     script = [PYTHON, "-I", "-"]
-    program = b"import sys; print(sys.argv, sys.stdin.read() == '')"
+    program = b"import sys; print(sys.argv, sys.stdin.read() == '', sorted(globals()), __file__)"
+    cold = await make_sandbox(sandbox.isolation.level, all_warm=False, pool=WarmPool(size=0)).run(
+        script, stdin=program
+    )
     assert await anyio.to_thread.run_sync(lambda: sandbox.warm_up(script, stdin=program))
     result = await sandbox.run(script, stdin=program)
-    assert result.warm and result.stdout == "['-'] True\n"
+    assert result.warm and result.stdout == cold.stdout
+    assert result.stdout.startswith("['-'] True")
     fed = await warm_py(sandbox, "import sys; print(sys.stdin.read()[::-1])", stdin=b"abc")
     assert fed.stdout == "cba\n"
 

@@ -58,6 +58,8 @@ def _mainspring_warm():
     del main.__dict__["_mainspring_warm"]
     sys.argv[:] = args
     name = "<stdin>" if args[0] == "-" else "<string>"
+    if name == "<stdin>":
+        main.__dict__.update(__file__=name, __cached__=None)
     try:
         exec(compile(code, name, "exec"), main.__dict__)
     except SystemExit:
