@@ -124,10 +124,10 @@ _pressure = [0.0]
 class JailPool:
     """The warm jails of one sandbox, and the thread that keeps them topped up."""
 
-    def __init__(self, settings: WarmPool, opener: Opener, *, capacity: int | None) -> None:
+    def __init__(self, settings: WarmPool, opener: Opener, *, capacity: int) -> None:
         self.settings = settings
         self.capacity = capacity
-        """Most jails held at once (the uids the sandbox can spare); None: no bound."""
+        """Most jails held at once (size x shapes, or fewer: the uids the sandbox can spare)."""
         self._open = opener
         self._cond = threading.Condition()
         self._ready: OrderedDict[Shape, list[Entry]] = OrderedDict()
@@ -188,7 +188,7 @@ class JailPool:
             self._ready.setdefault(shape, [])
             self._ready.move_to_end(shape)
             total = sum(len(entries) for entries in self._ready.values())
-            if self.capacity is not None and total >= self.capacity:
+            if total >= self.capacity:
                 return False
         entry = self._open(shape)
         if entry is None:
@@ -221,7 +221,7 @@ class JailPool:
         if now < _pressure[0]:
             return None
         total = sum(len(entries) for entries in self._ready.values())
-        if self.capacity is not None and total >= self.capacity:
+        if total >= self.capacity:
             return None
         for shape in reversed(self._ready):
             wanted = self._wanted.get(shape)

@@ -301,8 +301,9 @@ class JailedSandbox(abc.ABC):
             return None if bound is None else bound(shape)
 
         # Uids beyond what max_concurrent cold calls need at once are the pool's to hold.
-        spare = None if self.uids is None else max(self.uids.count - self.max_concurrent, 0)
-        if spare == 0:
+        most = settings.size * settings.shapes
+        spare = most if self.uids is None else min(self.uids.count - self.max_concurrent, most)
+        if spare <= 0:
             return None
         pool = JailPool(settings, opener, capacity=spare)
         weakref.finalize(self, pool.close)
