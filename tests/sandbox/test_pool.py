@@ -22,10 +22,10 @@ import anyio
 import pytest
 
 from mainspring.errors import ConfigurationError
-from mainspring.sandbox import Limits, SandboxResult, WarmPool
+from mainspring.sandbox import Limits, SandboxResult, WarmPool, _warm
 from mainspring.sandbox._runner import JailedSandbox, WarmJail
 from mainspring.sandbox._uids import UidPool
-from mainspring.sandbox._warm import plan
+from mainspring.sandbox._warm import plan, trust_preamble
 from tests.sandbox.conftest import FIRST_UID, IS_ROOT, PYTHON, TEST_LIMITS, make_sandbox
 
 pytestmark = pytest.mark.anyio
@@ -356,3 +356,38 @@ async def test_a_big_stdin_runs_cold(sandbox: JailedSandbox) -> None:
         [PYTHON, "-c", "import sys; print(len(sys.stdin.buffer.read()))"], stdin=data, limits=limits
     )
     assert result.stdout == f"{len(data)}\n" and not result.warm
+
+
+@pytest.fixture
+def own_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preambles trusted by a test are forgotten after it."""
+    monkeypatch.setattr(_warm, "_TRUSTED_PREAMBLES", set())
+
+
+@pytest.mark.usefixtures("own_trusted")
+async def test_a_trusted_preamble_runs_ahead_and_the_rest_reads_as_cold(
+    sandbox: JailedSandbox,
+) -> None:
+    preamble = "import json\nbase = json.loads('41')\n"
+    trust_preamble(preamble)
+    code = preamble + "print(base + 1)\nraise ValueError('on line 4')\n"
+    found = plan([PYTHON, "-c", code], b"", TEST_LIMITS, None, PYTHON)
+    assert found is not None and found.shape.preamble == preamble
+    cold = await make_sandbox(sandbox.isolation.level, all_warm=False, pool=WarmPool(size=0)).run(
+        [PYTHON, "-c", code]
+    )
+    warm = await warm_py(sandbox, code)
+    assert (warm.stdout, warm.stderr, warm.exit_code) == (cold.stdout, cold.stderr, 1)
+    assert 'File "<string>", line 4' in warm.stderr and warm.stdout == "42\n"
+
+
+@pytest.mark.usefixtures("own_trusted")
+def test_only_trusted_preambles_run_ahead() -> None:
+    untrusted = "import os\nprint('ahead?')\n"
+    found = plan([PYTHON, "-c", untrusted + "print(1)"], b"", TEST_LIMITS, None, PYTHON)
+    assert found is not None and found.shape.preamble == ""
+    trust_preamble("import sys\n")
+    with_args = plan([PYTHON, "-c", "import sys\nprint(1)", "x"], b"", TEST_LIMITS, None, PYTHON)
+    assert with_args is not None and with_args.shape.preamble == ""
+    with pytest.raises(ValueError, match="newline"):
+        trust_preamble("import sys")

@@ -479,7 +479,7 @@ class JailedSandbox(abc.ABC):
         lease = unused_uid(lease)
         read_end, write_end = os.pipe()
         try:
-            argv = (*shape.stub, str(read_end))
+            argv = (*shape.stub, str(read_end), *((shape.preamble,) if shape.preamble else ()))
             opened = self._open(argv, shape.limits, b"", dict(shape.env), None, lease, read_end)
         except BaseException:
             for fd in (read_end, write_end):

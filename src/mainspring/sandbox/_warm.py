@@ -7,6 +7,8 @@ writes one message and closes the pipe. The stub then either runs the Python cod
 or execs the command (`exec` mode, for anything else with an absolute program path). An empty
 message (the host closed the pipe: pool closed, or the host died) makes it exit without running
 anything. It imports nothing: `sys` and `posix` are loaded by every interpreter at start-up.
+A jail for `@tool(sandbox=...)` first runs a trusted preamble (`trust_preamble`): the part of
+the child's bootstrap that reads nothing of the call, so the imports are paid before it.
 
 Message: the fields (mode, code, stdin, then each argument) back to back, after one ASCII line
 of their lengths as space-separated decimals, so no field needs escaping.
@@ -25,6 +27,13 @@ STUB = """\
 def _mainspring_warm():
     import posix, sys
     fd = int(sys.argv[1])
+    main = sys.modules["__main__"]
+    del main.__dict__["_mainspring_warm"]
+    if len(sys.argv) > 2:
+        preamble = sys.argv[2]
+        sys.argv[:] = ["-c"]
+        exec(compile(preamble, "<string>", "exec"), main.__dict__)
+        del preamble
     chunks = []
     while True:
         chunk = posix.read(fd, 1048576)
@@ -54,8 +63,6 @@ def _mainspring_warm():
     args = [arg.decode("utf-8", "surrogateescape") for arg in argv]
     if args[0] == "-c":
         code = code.decode("utf-8", "surrogateescape")
-    main = sys.modules["__main__"]
-    del main.__dict__["_mainspring_warm"]
     sys.argv[:] = args
     name = "<stdin>" if args[0] == "-" else "<string>"
     if name == "<stdin>":
@@ -79,6 +86,23 @@ MAX_HANDED_STDIN = 1024 * 1024
 """Larger stdin runs cold: the stub would copy it into a memfd, which RLIMIT_FSIZE also caps."""
 
 
+_TRUSTED_PREAMBLES: set[str] = set()
+
+
+def trust_preamble(preamble: str) -> None:
+    """Let warm jails run `preamble` before their call, for `python -c PREAMBLE+REST` calls.
+
+    Only for mainspring's own code (`@tool(sandbox=...)`'s bootstrap, which imports mainspring
+    and the libraries it needs): a jail runs its preamble when it starts, before any call and
+    whether or not one comes, so it must be code that is run for every call anyway and that
+    reads nothing of a call (no stdin, no arguments). It must end at a line's end, so that the
+    rest keeps its line numbers.
+    """
+    if not preamble.endswith("\n"):
+        raise ValueError("a warm preamble must end with a newline")
+    _TRUSTED_PREAMBLES.add(preamble)
+
+
 @dataclass(frozen=True, slots=True)
 class Shape:
     """Everything that decides what a warm jail is: a call uses one of exactly this shape."""
@@ -87,6 +111,8 @@ class Shape:
     """The program the jail waits in (without the control descriptor number)."""
     limits: Limits
     env: frozenset[tuple[str, str]]
+    preamble: str = ""
+    """Code the jail runs as soon as it has started (see `trust_preamble`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +162,17 @@ def plan(
     split = _python_split(argv)
     if split is not None and os.path.isabs(argv[0]) and os.path.isfile(argv[0]):
         prefix, at = split
+        preamble = ""
         if argv[at] == "-c":
-            code, handed_stdin, args = argv[at + 1].encode(), stdin, ["-c", *argv[at + 2 :]]
+            text, args = argv[at + 1], ["-c", *argv[at + 2 :]]
+            if len(args) == 1:
+                preamble = next((p for p in _TRUSTED_PREAMBLES if text.startswith(p)), "")
+            # The rest keeps its line numbers: a traceback reads as it does cold.
+            text = "\n" * preamble.count("\n") + text[len(preamble) :]
+            code, handed_stdin = text.encode("utf-8", "surrogateescape"), stdin
         else:
             code, handed_stdin, args = stdin, b"", list(argv[at:])
-        shape = Shape((*prefix, "-c", STUB), limits, frozen_env)
+        shape = Shape((*prefix, "-c", STUB), limits, frozen_env, preamble)
         return Plan(shape, _frame(b"python", code, handed_stdin, args))
     system = argv[0].startswith(_SYSTEM_DIRS)
     if exec_stub is None or not system or not os.path.isfile(argv[0]):
