@@ -13,7 +13,8 @@ once (there the pool of 2 empties at once, so it measures jail start-up). The na
 are missing when bubblewrap cannot run here.
 
 A second table prices `@tool(sandbox=...)`: one call of a trivial function through the
-executor, in process and in a jailed child (a fresh interpreter that imports mainspring).
+executor, in process and in a jailed child (a fresh interpreter that imports mainspring): cold,
+and warm (a pre-started child that has already imported mainspring and pydantic).
 """
 
 from __future__ import annotations
