@@ -39,6 +39,7 @@ from mainspring.sandbox._jail import (
     start_jailed,
 )
 from mainspring.sandbox._libc import libc
+from mainspring.sandbox._paths import reachable_by_any_uid as reachable_by_any_uid  # moved
 from mainspring.sandbox._paths import world_executable
 from mainspring.sandbox._pool import JailPool, WarmPool, reclaim_idle, unused_uid
 from mainspring.sandbox._seccomp import SeccompProgram, SocketPolicy, compile_filter
