@@ -15,10 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
-from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox, UidPool
+from mainspring.sandbox import BubblewrapSandbox, Limits, ProcessSandbox, SandboxResult, UidPool
+from mainspring.sandbox._pool import idle_uids
 from mainspring.sandbox._runner import JailedSandbox
 from tests.conftest import IN_CI
 
@@ -53,14 +56,42 @@ def require_bwrap() -> None:
     pytest.skip(message)
 
 
-def make_sandbox(level: str, **options: object) -> JailedSandbox:
+ALL_WARM = os.environ.get("MAINSPRING_TEST_WARM") == "1"
+"""MAINSPRING_TEST_WARM=1: every `run` of a test sandbox is primed to run in a warm jail, so
+the whole suite (the attack suite included) checks the warm pool's isolation."""
+
+
+def make_sandbox(level: str, *, all_warm: bool = ALL_WARM, **options: object) -> JailedSandbox:
+    """A sandbox of `level` on this test process's uids; `all_warm`: see ALL_WARM."""
     options.setdefault("limits", TEST_LIMITS)
     options.setdefault("uids", _pool())
     options.setdefault("max_concurrent", 4)
     if level == "namespaces":
         require_bwrap()
-        return BubblewrapSandbox(**options)  # type: ignore[arg-type]
-    return ProcessSandbox(**options)  # type: ignore[arg-type]
+        made: JailedSandbox = BubblewrapSandbox(**options)  # type: ignore[arg-type]
+    else:
+        made = ProcessSandbox(**options)  # type: ignore[arg-type]
+    return _all_warm(made) if all_warm else made
+
+
+def _all_warm(sandbox: JailedSandbox) -> JailedSandbox:
+    """Make each call of `sandbox` find a warm jail of its shape (see ALL_WARM)."""
+    original = sandbox.run
+
+    async def run(argv: Any, **kwargs: Any) -> SandboxResult:
+        if kwargs.get("workspace") is None:
+            await anyio.to_thread.run_sync(
+                lambda: sandbox.warm_up(
+                    argv,
+                    limits=kwargs.get("limits"),
+                    stdin=kwargs.get("stdin", b""),
+                    env=kwargs.get("env"),
+                )
+            )
+        return await original(argv, **kwargs)
+
+    sandbox.run = run  # type: ignore[method-assign]
+    return sandbox
 
 
 @pytest.fixture(params=["process", "namespaces"])
@@ -69,18 +100,21 @@ def level(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def sandbox(level: str) -> JailedSandbox:
-    return make_sandbox(level)
+def sandbox(level: str) -> Iterator[JailedSandbox]:
+    with make_sandbox(level) as made:  # closing it destroys its idle warm jails
+        yield made
 
 
 @pytest.fixture
-def strong() -> JailedSandbox:
-    return make_sandbox("namespaces")
+def strong() -> Iterator[JailedSandbox]:
+    with make_sandbox("namespaces") as made:
+        yield made
 
 
 @pytest.fixture
-def weak() -> JailedSandbox:
-    return make_sandbox("process")
+def weak() -> Iterator[JailedSandbox]:
+    with make_sandbox("process") as made:
+        yield made
 
 
 @pytest.fixture
@@ -93,8 +127,13 @@ def shared_dir() -> Iterator[Path]:
 
 
 def processes_of(uids: range) -> list[int]:
-    """Pids of live (non-zombie) processes owned by any uid in `uids`."""
-    found = []
+    """Pids of live (non-zombie) processes of runs owned by any uid in `uids`.
+
+    Warm jails no call has taken yet (being started or idle) hold uids no run uses, so they are
+    no run's leftovers and are not counted (nor one whose start began during the scan).
+    """
+    idle = idle_uids()
+    found: list[tuple[int, int]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -105,8 +144,9 @@ def processes_of(uids: range) -> list[int]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         uid = int(fields.get("Uid", "-1").split()[0])
         if uid in uids and not fields.get("State", "").strip().startswith("Z"):
-            found.append(int(entry.name))
-    return found
+            found.append((int(entry.name), uid))
+    idle |= idle_uids()
+    return [pid for pid, uid in found if uid not in idle]
 
 
 def _state(pid: int) -> str:
@@ -231,3 +271,36 @@ def zombies_of(uids: range) -> list[int]:
             if uid in uids and fields.get("State", "").strip().startswith("Z"):
                 found.append(int(entry.name))
     return found
+
+
+# --- the warm pool -----------------------------------------------------------------------------
+
+
+def own_uids() -> dict[str, object]:
+    """Sandbox options for uids no other sandbox of the tests uses (beyond SANDBOX_UIDS), so
+    that idle jails of other tests' sandboxes, not collected yet, cannot starve its pool."""
+    return {"uids": UidPool(FIRST_UID + UID_COUNT, 4), "max_concurrent": 2}
+
+
+def record_runs(sandbox: JailedSandbox) -> list[SandboxResult]:
+    """Every result `sandbox.run` returns from now on, in order (to see which ran warm)."""
+    results: list[SandboxResult] = []
+    original = sandbox.run
+
+    async def recording(*args: Any, **kwargs: Any) -> SandboxResult:
+        result = await original(*args, **kwargs)
+        results.append(result)
+        return result
+
+    sandbox.run = recording  # type: ignore[method-assign]
+    return results
+
+
+async def until_warm(sandbox: JailedSandbox, jails: int = 1, within: float = 20.0) -> None:
+    """Wait until the pool's background refill holds `jails` idle jails."""
+    pool = sandbox._pool
+    assert pool is not None, "the sandbox has no warm pool"
+    deadline = time.monotonic() + within
+    while pool.held() < jails:
+        assert time.monotonic() < deadline, "the pool did not refill"
+        await anyio.sleep(0.02)

@@ -24,7 +24,15 @@ from mainspring.sandbox._report import TIMEOUT_SLACK
 from mainspring.sandbox._runner import JailedSandbox
 from mainspring.tools import CallContext, Principal, Tool, ToolExecutor, ToolRegistry, tool
 from mainspring.tools._jailed import JailedFunction
-from tests.sandbox.conftest import IS_ROOT, SANDBOX_UIDS, make_sandbox, processes_of
+from tests.sandbox.conftest import (
+    IS_ROOT,
+    SANDBOX_UIDS,
+    make_sandbox,
+    own_uids,
+    processes_of,
+    record_runs,
+    until_warm,
+)
 from tests.tools import _jailed_functions as functions
 
 SECRET = "sk-test-" + uuid.uuid4().hex
@@ -66,6 +74,20 @@ async def test_runs_in_another_process_and_names_the_level(jail: JailedSandbox) 
     reply = json.loads(body(result, jail))
     assert reply["double"] == 42
     assert reply["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize("level", ["process", "namespaces"])
+async def test_a_jailed_function_runs_warm_after_its_first_call(level: str) -> None:
+    jail = make_sandbox(level, all_warm=False, limits=LIMITS, **own_uids())
+    built = tool(sandbox=jail)(functions.report_pid)
+    results = record_runs(jail)
+    first = await run(built, n=21)
+    await until_warm(jail)
+    second = await run(built, n=21)
+    assert [r.warm for r in results] == [False, True]
+    assert first.ok and second.ok, second.content
+    assert json.loads(body(second, jail))["double"] == 42
+    jail.close()
 
 
 async def test_without_a_sandbox_it_runs_in_this_process() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mainspring._lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
+    from mainspring.sandbox._pool import WarmPool
     from mainspring.sandbox._uids import UidPool
     from mainspring.sandbox.base import (
         Isolation,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # Imported when first named: `@tool` reads whether it runs inside a jail (`_inside`) without
 # loading the jails themselves (seccomp, Landlock, cgroups: ~25 ms of imports).
 _LAZY = {
+    "WarmPool": "mainspring.sandbox._pool",
     "UidPool": "mainspring.sandbox._uids",
     **dict.fromkeys(
         (
@@ -56,5 +58,6 @@ __all__ = [
     "Sandbox",
     "SandboxResult",
     "UidPool",
+    "WarmPool",
     "detect_sandbox",
 ]

@@ -7,23 +7,14 @@ directory above it are o+x. A pyenv or uv interpreter under /root is not; the sy
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from pathlib import Path
 
 from mainspring.errors import ConfigurationError
-from mainspring.sandbox._runner import reachable_by_any_uid
+from mainspring.sandbox._paths import world_executable
 
 _CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3")
 _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/lib/", "/lib64/")
-
-
-def world_executable(path: Path) -> bool:
-    """True when any uid may run `path`: it and each directory above it are o+x."""
-    try:
-        return bool(path.stat().st_mode & stat.S_IXOTH) and reachable_by_any_uid(path)
-    except OSError:
-        return False
 
 
 def find_interpreter(*, same_version: bool = False) -> Path:

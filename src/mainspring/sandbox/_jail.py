@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import selectors
 import shutil
 import signal
@@ -363,10 +364,14 @@ def _reap(proc: subprocess.Popen[bytes], outcome: Outcome, *, block: bool) -> bo
 
 
 def _watch(
-    proc: subprocess.Popen[bytes], capture: _Capture, launch: Launch, stop: threading.Event
+    proc: subprocess.Popen[bytes],
+    capture: _Capture,
+    launch: Launch,
+    stop: threading.Event,
+    started: float,
 ) -> KillReason | None:
     """Read output until the child exits or a limit is hit; return the limit, if one was."""
-    deadline = time.monotonic() + launch.limits.timeout
+    deadline = started + launch.limits.timeout
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -402,19 +407,90 @@ def _stop(proc: subprocess.Popen[bytes], outcome: Outcome, launch: Launch) -> No
     _reap(proc, outcome, block=True)
 
 
-def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
-    """Run the command to completion or to its first broken limit; leave nothing running."""
-    outcome = Outcome()
+@dataclass(slots=True)
+class Running:
+    """A jailed child that has been started: its process, its output capture, what it saw."""
+
+    proc: subprocess.Popen[bytes]
+    capture: _Capture
+    launch: Launch
+    started: float
+    """time.monotonic() when the child was started."""
+
+
+def start_jailed(launch: Launch) -> Running:
+    """Start the child in its jail; `finish_jailed` watches it (and must be called)."""
     started = time.monotonic()
     try:
         proc = _spawn(launch)
     finally:
         for fd in launch.pass_fds:
             os.close(fd)
-    capture = _Capture(proc, outcome, launch.limits.max_output_bytes)
+    return Running(proc, _Capture(proc, Outcome(), launch.limits.max_output_bytes), launch, started)
+
+
+class HandOverRefused(Exception):
+    """A pre-started jail was gone before it read any of its program: nothing of it ran."""
+
+
+def alive(proc: subprocess.Popen[bytes]) -> bool:
+    """True while the child runs; it is not reaped here (its status stays for `_reap`)."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
+
+
+def _hand_over(control: int, message: bytes, deadline: float) -> str:
+    """Write `message` to a waiting child's control pipe and close it.
+
+    Returns "delivered", "refused" (the child was gone before it read a byte) or "stalled"
+    (the deadline passed). The child reads the pipe to its end before it runs anything, so a
+    full pipe drains at once; the deadline only bounds a child that stopped reading.
+    """
+    os.set_blocking(control, False)
+    view = memoryview(message)
+    sent = 0
+    try:
+        while sent < len(view):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "stalled"
+            _, writable, _ = select.select([], [control], [], min(_POLL, remaining))
+            if writable:
+                sent += os.write(control, view[sent:])
+        return "delivered"
+    except OSError:  # EPIPE: the reading end is closed, the child is gone
+        return "refused" if sent == 0 else "delivered"
+    finally:
+        os.close(control)
+
+
+def finish_jailed(
+    running: Running,
+    stop: threading.Event,
+    *,
+    control: int | None = None,
+    message: bytes = b"",
+) -> Outcome:
+    """Run the child to completion or to its first broken limit; leave nothing running.
+
+    With `control`, the child is a pre-started jail waiting for its program: `message` is
+    written to it first, and the wall clock counts from then, not from the start.
+    """
+    proc, capture, launch = running.proc, running.capture, running.launch
+    outcome = capture.outcome
+    started = running.started
     exited = False
     try:
-        outcome.killed = _watch(proc, capture, launch, stop)
+        if control is not None:
+            started = time.monotonic()
+            handed = _hand_over(control, message, started + launch.limits.timeout)
+            if handed == "refused":
+                raise HandOverRefused(f"the pre-started jail (pid {proc.pid}) is gone")
+            if handed == "stalled":
+                outcome.killed = "timeout"
+        outcome.killed = outcome.killed or _watch(proc, capture, launch, stop, started)
         exited = outcome.killed is None
     finally:
         if not exited:
@@ -435,6 +511,12 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+    _classify(outcome, launch)
+    return outcome
+
+
+def _classify(outcome: Outcome, launch: Launch) -> None:
+    """Turn a launcher's 128 + signal status into a signal death; spot a CPU-limit kill."""
     code = outcome.exit_code
     if launch.launcher and code is not None and 128 < code <= 128 + 64:
         outcome.status = code - 128  # the wait status of a death by that signal
@@ -445,4 +527,8 @@ def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
         and outcome.cpu_seconds >= launch.limits.cpu_seconds - 0.5
     ):
         outcome.killed = "cpu_limit"
-    return outcome
+
+
+def run_jailed(launch: Launch, stop: threading.Event) -> Outcome:
+    """Run the command to completion or to its first broken limit; leave nothing running."""
+    return finish_jailed(start_jailed(launch), stop)

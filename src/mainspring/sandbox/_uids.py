@@ -88,20 +88,29 @@ class UidPool:
         return sorted(self.uids, key=released)
 
     @contextlib.contextmanager
+    def _held(self, uid: int, fd: int) -> Iterator[int]:
+        try:
+            yield uid
+        finally:
+            os.utime(fd)
+            os.close(fd)
+
+    def try_lease(self) -> contextlib.AbstractContextManager[int] | None:
+        """A lease of a free uid (enter it to hold the uid), or None when all are taken now."""
+        self._prepare()
+        for uid in self._least_recently_used():
+            fd = self._try(uid)
+            if fd is not None:
+                return self._held(uid, fd)
+        return None
+
+    @contextlib.contextmanager
     def lease(self, poll: float = 0.02) -> Iterator[int]:
         """Hold a free uid for the duration of the block (waits while all are taken).
 
         Blocking: call it from a worker thread.
         """
-        self._prepare()
-        while True:
-            for uid in self._least_recently_used():
-                fd = self._try(uid)
-                if fd is not None:
-                    try:
-                        yield uid
-                    finally:
-                        os.utime(fd)
-                        os.close(fd)
-                    return
+        while (held := self.try_lease()) is None:
             time.sleep(poll)
+        with held as uid:
+            yield uid

@@ -162,6 +162,9 @@ class SandboxResult:
     )
     workspace: Path | None = None
     """The workspace directory when it was kept; None when it was deleted after the run."""
+    warm: bool = False
+    """The run used a pre-started jail of the sandbox's warm pool (same isolation as a cold
+    one; its wall clock counts from when the program was handed over)."""
 
     @property
     def ok(self) -> bool:

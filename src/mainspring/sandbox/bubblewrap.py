@@ -21,7 +21,9 @@ from pathlib import Path
 
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox._jail import Launch
-from mainspring.sandbox._runner import JailedSandbox, Workspace, reachable_by_any_uid
+from mainspring.sandbox._paths import reachable_by_any_uid
+from mainspring.sandbox._pool import WarmPool
+from mainspring.sandbox._runner import JailedSandbox, Workspace
 from mainspring.sandbox._seccomp import SocketPolicy
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import Isolation, Limits, Protection
@@ -89,6 +91,7 @@ class BubblewrapSandbox(JailedSandbox):
         cgroups: bool = False,
         seccomp: bool = True,
         subreaper: bool = True,
+        pool: WarmPool | None = None,
     ) -> None:
         """Configure the jail; `bwrap` is the path of the binary (default: found on PATH).
 
@@ -104,6 +107,7 @@ class BubblewrapSandbox(JailedSandbox):
             cgroups=cgroups,
             seccomp=seccomp,
             subreaper=subreaper,
+            pool=pool,
         )
         found = shutil.which(bwrap or "bwrap")
         if found is None:

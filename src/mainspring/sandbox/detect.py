@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mainspring.errors import ConfigurationError
 from mainspring.sandbox import _inside
+from mainspring.sandbox._pool import WarmPool
 from mainspring.sandbox._uids import UidPool
 from mainspring.sandbox.base import IsolationLevel, Limits
 from mainspring.sandbox.bubblewrap import BubblewrapSandbox
@@ -23,6 +24,7 @@ def detect_sandbox(
     workspace_root: Path | None = None,
     bwrap: str | None = None,
     cgroups: bool = False,
+    pool: WarmPool | None = None,
 ) -> BubblewrapSandbox | ProcessSandbox:
     """Return a `BubblewrapSandbox` if bubblewrap works here, else a `ProcessSandbox`.
 
@@ -30,7 +32,8 @@ def detect_sandbox(
     `minimum="namespaces"` a host where bubblewrap is missing or fails raises
     `ConfigurationError` with the reason instead of silently falling back. `bwrap` is the path
     of the bubblewrap binary (default: found on PATH); `cgroups=True` gives each run a memory
-    and a pids cgroup where this process may create them (see `JailedSandbox`).
+    and a pids cgroup where this process may create them (see `JailedSandbox`); `pool` sets the
+    warm pool of pre-started jails (default `WarmPool()`; `WarmPool(size=0)` turns it off).
 
     Inside the child of a sandboxed tool (module-level code run again there), nothing is probed
     and nothing raises: the sandbox returned is never used to run anything in that child.
@@ -41,6 +44,7 @@ def detect_sandbox(
         "uids": uids,
         "workspace_root": workspace_root,
         "cgroups": cgroups,
+        "pool": pool,
     }
     problem = "bubblewrap (bwrap) is not installed; Debian/Ubuntu: apt-get install bubblewrap"
     found = shutil.which(bwrap or "bwrap")

@@ -21,6 +21,7 @@ from pathlib import Path
 from mainspring.sandbox._jail import Launch
 from mainspring.sandbox._landlock import build_ruleset, detect
 from mainspring.sandbox._mounts import quota_supported
+from mainspring.sandbox._pool import WarmPool
 from mainspring.sandbox._runner import JailedSandbox, Workspace
 from mainspring.sandbox._seccomp import SocketPolicy
 from mainspring.sandbox._uids import UidPool
@@ -45,6 +46,7 @@ class ProcessSandbox(JailedSandbox):
         landlock: bool = True,
         quota: bool = True,
         subreaper: bool = True,
+        pool: WarmPool | None = None,
     ) -> None:
         """Configure the jail; `landlock=False` skips Landlock even where the kernel has it.
 
@@ -60,6 +62,7 @@ class ProcessSandbox(JailedSandbox):
             cgroups=cgroups,
             seccomp=seccomp,
             subreaper=subreaper,
+            pool=pool,
         )
         self._landlock = detect() if landlock else None
         self._quota = quota and quota_supported()

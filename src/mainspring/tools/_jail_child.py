@@ -1,8 +1,8 @@
 """The child side of `@tool(sandbox=...)`: import the tool, call it, send back JSON.
 
-It runs inside the jail, started by `mainspring.tools._jailed.BOOTSTRAP`, which has already
-moved stdout aside (`reply` is the only descriptor the host reads the answer from) and set
-sys.path. The arguments are validated again against the model derived from the function's
+It runs inside the jail, started by `mainspring.tools._jailed.PREAMBLE` (and `CALL`), which has
+already moved stdout aside (`reply` is the only descriptor the host reads the answer from) and
+set sys.path. The arguments are validated again against the model derived from the function's
 signature, so they arrive with the types the function declares. Every outcome is one JSON
 object on `reply`: `{"ok": true, "text": ...}` or `{"ok": false, "stage": ..., "error": ...}`.
 """

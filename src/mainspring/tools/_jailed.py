@@ -37,26 +37,28 @@ from mainspring.errors import (
     ToolTimeoutError,
 )
 from mainspring.sandbox._interpreter import find_interpreter, mounts_for
+from mainspring.sandbox._paths import reachable_by_any_uid
 from mainspring.sandbox._report import TIMEOUT_SLACK, log_run, stopped_reason, tag
-from mainspring.sandbox._runner import reachable_by_any_uid
+from mainspring.sandbox._warm import trust_preamble
 from mainspring.sandbox.base import Limits, Sandbox, SandboxResult
 from mainspring.tools.base import CallContext, Tool
 
-# Runs as `python -I -S -B -c BOOTSTRAP`: the reply goes to the original stdout, everything the
-# function prints goes to stderr. The tool's package and mainspring are found by a finder that
-# maps their names to their directories, so the directories above them need not be listable
-# (Landlock at the process level grants nothing above them).
-BOOTSTRAP = """\
+# Runs as `python -I -S -B -c PREAMBLE+CALL`: the reply goes to the original stdout, everything
+# the function prints goes to stderr. The tool's package and mainspring are found by a finder
+# that maps their names to their directories, so the directories above them need not be
+# listable (Landlock at the process level grants nothing above them). The preamble reads nothing
+# of the call, so a warm jail runs it (imports mainspring and pydantic) before the call comes.
+PREAMBLE = """\
 import os, sys
 reply = os.dup(1)
 os.dup2(2, 1)
 import importlib.machinery, importlib.util, json, site
-payload = json.loads(sys.stdin.buffer.read())
+layout = json.loads(LAYOUT)
 
 class Packages:
     @staticmethod
     def find_spec(name, path=None, target=None):
-        where = payload["packages"].get(name)
+        where = layout["packages"].get(name)
         if where is None:
             return None
         if where.endswith(".py"):
@@ -71,12 +73,22 @@ class Packages:
         return spec
 
 sys.meta_path.insert(0, Packages)
-sys.path[:0] = payload["path"]
-for directory in payload["site"]:
+sys.path[:0] = layout["path"]
+for directory in layout["site"]:
     site.addsitedir(directory)
 from mainspring.tools._jail_child import main
-main(payload, reply)
 """
+CALL = "main(json.loads(sys.stdin.buffer.read()), reply)\n"
+
+
+def bootstrap(layout: Layout) -> str:
+    """The child's program for `layout`; its preamble is trusted to run in a warm jail."""
+    shown = {"packages": layout.packages, "path": list(layout.path), "site": list(layout.site)}
+    preamble = PREAMBLE.replace("LAYOUT", repr(json.dumps(shown)), 1)
+    trust_preamble(preamble)
+    return preamble + CALL
+
+
 _MAINSPRING = Path(__file__).resolve().parents[1]
 _SYSTEM = ("/usr/", "/bin/", "/lib/", "/lib64/")
 _SITE_NAMES = ("site-packages", "dist-packages")
@@ -244,6 +256,8 @@ class JailedFunction:
         self.limits = limits
         self.layout = layout
         self.context_param = context_param
+        self.program = bootstrap(layout)
+        """What the child runs (`python -c`), for this function's layout."""
 
     def _payload(self, kwargs: dict[str, Any]) -> bytes:
         arguments = {k: v for k, v in kwargs.items() if k != self.context_param}
@@ -270,7 +284,7 @@ class JailedFunction:
 
     async def __call__(self, **kwargs: Any) -> str:
         """Run the function in a fresh child in the jail; its result, tagged with the level."""
-        argv = [str(self.layout.interpreter), "-I", "-S", "-B", "-c", BOOTSTRAP]
+        argv = [str(self.layout.interpreter), "-I", "-S", "-B", "-c", self.program]
         result = await self.sandbox.run(argv, limits=self.limits, stdin=self._payload(kwargs))
         log_run(self.name, result)
         return f"{tag(result)} {self._interpret(result)}"

@@ -20,7 +20,7 @@ from mainspring.sandbox._report import TIMEOUT_SLACK
 from mainspring.tools import CallContext, Principal, Tool, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin.python import python_tool
 from mainspring.tools.builtin.shell import shell_tool
-from tests.sandbox.conftest import make_sandbox, require_bwrap
+from tests.sandbox.conftest import make_sandbox, own_uids, record_runs, require_bwrap, until_warm
 
 
 @pytest.fixture
@@ -245,3 +245,21 @@ async def test_code_tools_take_the_policy_arguments_of_tool(level: str) -> None:
     assert stopped.content.startswith(f"[sandbox: {level}] the run was stopped at the 1.5s")
     with pytest.raises(ConfigurationError, match="secrets names unknown parameters"):
         python_tool(sandbox, secrets={"password"})
+
+
+@pytest.mark.parametrize(
+    ("builder", "arguments"),
+    [(python_tool, {"code": "print(6 * 7)"}), (shell_tool, {"command": "echo $((6 * 7))"})],
+)
+async def test_code_tools_run_warm_after_their_first_call(
+    level: str, builder: object, arguments: dict[str, str]
+) -> None:
+    with make_sandbox(level, all_warm=False, limits=LIMITS, **own_uids()) as sandbox:
+        built = builder(sandbox)  # type: ignore[operator]
+        results = record_runs(sandbox)
+        executor = executor_for(built)
+        first = await call(executor, built.name, **arguments)
+        await until_warm(sandbox)
+        second = await call(executor, built.name, **arguments)
+    assert [r.warm for r in results] == [False, True]
+    assert first.content == second.content and "42" in second.content
