@@ -69,17 +69,31 @@ class EngineClient:
         if not task.strip():
             raise EngineError("the task is empty: say what the agent should do")
         run_id = run_id or new_run_id()
+        await self.enqueue(WORKFLOW_NAME, run_id, run_id, task)
+        return run_id
+
+    async def enqueue(self, workflow: str, workflow_id: str, *args: Any) -> None:
+        """Queue one call of the registered workflow `workflow` under `workflow_id`.
+
+        The lower-level form of `submit`, for workflows other than a plain run (the service's).
+        """
         await self._ensure_schema()
         options: Any = {
-            "workflow_name": WORKFLOW_NAME,
+            "workflow_name": workflow,
             "queue_name": self.settings.queue,
-            "workflow_id": run_id,
+            "workflow_id": workflow_id,
         }
         try:
-            await self._client.enqueue_async(options, run_id, task)
+            await self._client.enqueue_async(options, *args)
         except Exception as exc:
             raise EngineError(f"cannot queue the run at {self.settings.url!r}: {exc}") from exc
-        return run_id
+
+    async def cancel(self, run_id: str) -> None:
+        """Cancel the run's workflow: a queued one never starts; see docs/engine.md for more."""
+        try:
+            await self._client.cancel_workflow_async(run_id)
+        except Exception as exc:
+            raise EngineError(f"cannot cancel {run_id!r} at {self.settings.url!r}: {exc}") from exc
 
     async def status(self, run_id: str) -> SubmittedRun:
         """Where the run is; `EngineError` if the engine never heard of it."""

@@ -5,12 +5,19 @@ hosts, as the load needs: they share the PostgreSQL database and the queue. A wo
 (SIGKILL, a lost host) stops renewing its lease; after `lease_seconds` another worker re-queues
 its pending runs, which continue from their journals (`engine/workflow.py`). Restarting a worker
 with the same `executor_id` recovers its runs at once.
+
+DBOS runs async workflows on the event loop that was running when `DBOS.launch()` was called
+(else on a loop of its own, in a thread). The worker launches DBOS on its own loop, so
+everything opened there first (the `session`: MCP sessions, database connections) is usable
+from every run: an MCP session is bound to the loop that opened it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 
 import anyio
@@ -35,11 +42,21 @@ class Worker:
     Args:
         settings: the engine's database, queue, concurrency and lease.
         agent: what each run runs; its `run_store` must be shared by all workers (PostgreSQL).
+            None for a worker that runs only other workflows (the service's).
+        session: entered on the worker's event loop before the first run and left after the
+            last: open MCP toolsets and connections here, where the runs will use them.
     """
 
-    def __init__(self, settings: EngineSettings, agent: Agent) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        agent: Agent | None = None,
+        *,
+        session: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+    ) -> None:
         self.settings = settings
         self.agent = agent
+        self.session = session or nullcontext
         self.executor_id = settings.executor_id or new_executor_id()
         self.leases = (
             ExecutorLeases(settings.url, lease_seconds=settings.lease_seconds)
@@ -57,7 +74,12 @@ class Worker:
 
     async def run(self) -> None:
         """Launch DBOS, take runs, keep the lease, recover dead executors; until stopped."""
-        install_agent(self.agent)
+        if self.agent is not None:
+            install_agent(self.agent)
+        async with self.session():
+            await self._serve()
+
+    async def _serve(self) -> None:
         lease_thread = None
         if self.leases is not None:
             # The lease first: a worker that takes runs before it is known alive could be
@@ -68,7 +90,9 @@ class Worker:
             )
             lease_thread.start()
         try:
-            await anyio.to_thread.run_sync(self._launch)
+            # On this loop, not in a thread: DBOS then runs the workflows here (see above).
+            # It blocks the loop for the launch only (migrations), before any run exists.
+            self._launch()
             await DBOS.register_queue_async(
                 self.settings.queue,
                 worker_concurrency=self.settings.concurrency,

@@ -18,15 +18,21 @@ installs it before the worker launches DBOS.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypedDict, TypeVar
+
+import anyio
 
 from mainspring.agent import Agent, RunResult
+from mainspring.clock import utc_now
 from mainspring.engine.base import WORKFLOW_NAME
 from mainspring.errors import EngineError, MissingExtraError, RunNotFoundError
-from mainspring.runs import RunInfo
+from mainspring.runs import RunInfo, RunStore
 
 try:
     from dbos import DBOS
+    from dbos._dbos import _get_dbos_instance
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("the durable engine", "engine") from exc
 
@@ -42,6 +48,11 @@ class RunOutcome(TypedDict):
     tool_calls: int
     executor_id: str
 
+
+T = TypeVar("T")
+
+CANCEL_POLL_SECONDS = 0.5
+"""How often a worker checks whether a run it is executing was cancelled elsewhere."""
 
 _FINISHED = frozenset({"completed", "cancelled", "failed", "needs_attention"})
 
@@ -104,7 +115,64 @@ async def run_or_resume(agent: Agent, run_id: str, task: str) -> RunOutcome:
     return _from_result(result, info.status)
 
 
+async def until_cancelled(
+    work: Callable[[], Awaitable[T]],
+    cancelled: Callable[[], Awaitable[bool]],
+    *,
+    poll: float = CANCEL_POLL_SECONDS,
+) -> T | None:
+    """`work()`, stopped when `cancelled()` (checked every `poll` s) turns true: then None.
+
+    A cancel reaches a run on another host only through the database, so the run's own
+    process polls for it; the stopped run records `interrupted` and the caller marks it
+    cancelled.
+    """
+    result: list[T] = []
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(poll)
+            if await cancelled():
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        result.append(await work())
+        group.cancel_scope.cancel()
+    return result[0] if result else None
+
+
+async def mark_cancelled(store: RunStore, run_id: str) -> RunInfo | None:
+    """Record a stopped run as cancelled (its loop recorded `interrupted` when it stopped)."""
+    try:
+        info = (await store.load(run_id)).info
+    except RunNotFoundError:
+        return None  # cancelled before its first step was recorded
+    info = replace(info, status="cancelled", stop_reason="cancelled", updated_at=utc_now())
+    await store.update(info)
+    return info
+
+
+def _status_now(run_id: str) -> str | None:
+    # Not DBOS.get_workflow_status: inside a workflow that records every call as a step.
+    found = _get_dbos_instance()._sys_db.get_workflow_status(run_id)
+    return None if found is None else str(found["status"])
+
+
+async def _engine_cancelled(run_id: str) -> bool:
+    return await anyio.to_thread.run_sync(_status_now, run_id) == "CANCELLED"
+
+
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(run_id: str, task: str) -> Any:
-    """One run, durable across workers (see the module docstring)."""
-    return await run_or_resume(installed_agent(), run_id, task)
+    """One run, durable across workers (see the module docstring); stops when cancelled."""
+    agent = installed_agent()
+    outcome = await until_cancelled(
+        lambda: run_or_resume(agent, run_id, task), lambda: _engine_cancelled(run_id)
+    )
+    if outcome is not None:
+        return outcome
+    assert agent.run_store is not None  # install_agent checked it
+    info = await mark_cancelled(agent.run_store, run_id)
+    return _from_info(info) if info is not None else None
