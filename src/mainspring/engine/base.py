@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
+from typing import TypeVar
+
+import anyio
 
 from mainspring.errors import EngineError
 
@@ -13,6 +17,11 @@ WORKFLOW_NAME = "mainspring.run"
 
 QUEUE_NAME = "mainspring-runs"
 """The DBOS queue submitters enqueue to and workers take runs from."""
+
+CANCEL_POLL_SECONDS = 0.5
+"""How often a worker checks whether a run it is executing was cancelled elsewhere."""
+
+T = TypeVar("T")
 
 
 def new_executor_id() -> str:
@@ -70,3 +79,31 @@ class EngineSettings:
     def heartbeat(self) -> float:
         """Seconds between lease renewals."""
         return self.heartbeat_seconds or self.lease_seconds / 3
+
+
+async def until_cancelled(
+    work: Callable[[], Awaitable[T]],
+    cancelled: Callable[[], Awaitable[bool]],
+    *,
+    poll: float = CANCEL_POLL_SECONDS,
+) -> T | None:
+    """`work()`, stopped when `cancelled()` (checked every `poll` s) turns true: then None.
+
+    A cancel reaches a run on another host only through the database, so the run's own
+    process polls for it; the stopped run records `interrupted` and the caller marks it
+    cancelled.
+    """
+    result: list[T] = []
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(poll)
+            if await cancelled():
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        result.append(await work())
+        group.cancel_scope.cancel()
+    return result[0] if result else None

@@ -18,15 +18,14 @@ installs it before the worker launches DBOS.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict
 
 import anyio
 
 from mainspring.agent import Agent, RunResult
 from mainspring.clock import utc_now
-from mainspring.engine.base import WORKFLOW_NAME
+from mainspring.engine.base import WORKFLOW_NAME, until_cancelled
 from mainspring.errors import EngineError, MissingExtraError, RunNotFoundError
 from mainspring.runs import RunInfo, RunStore
 
@@ -48,11 +47,6 @@ class RunOutcome(TypedDict):
     tool_calls: int
     executor_id: str
 
-
-T = TypeVar("T")
-
-CANCEL_POLL_SECONDS = 0.5
-"""How often a worker checks whether a run it is executing was cancelled elsewhere."""
 
 _FINISHED = frozenset({"completed", "cancelled", "failed", "needs_attention"})
 
@@ -113,34 +107,6 @@ async def run_or_resume(agent: Agent, run_id: str, task: str) -> RunOutcome:
         result = await agent.resume(run_id)
     info = (await store.load(run_id)).info
     return _from_result(result, info.status)
-
-
-async def until_cancelled(
-    work: Callable[[], Awaitable[T]],
-    cancelled: Callable[[], Awaitable[bool]],
-    *,
-    poll: float = CANCEL_POLL_SECONDS,
-) -> T | None:
-    """`work()`, stopped when `cancelled()` (checked every `poll` s) turns true: then None.
-
-    A cancel reaches a run on another host only through the database, so the run's own
-    process polls for it; the stopped run records `interrupted` and the caller marks it
-    cancelled.
-    """
-    result: list[T] = []
-
-    async def watch(scope: anyio.CancelScope) -> None:
-        while True:
-            await anyio.sleep(poll)
-            if await cancelled():
-                scope.cancel()
-                return
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch, group.cancel_scope)
-        result.append(await work())
-        group.cancel_scope.cancel()
-    return result[0] if result else None
 
 
 async def mark_cancelled(store: RunStore, run_id: str) -> RunInfo | None:
