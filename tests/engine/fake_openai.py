@@ -11,12 +11,13 @@ import argparse
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -65,15 +66,35 @@ def reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _chunks(answer: dict[str, Any]) -> Iterator[str]:
+    """The same answer as a stream: one delta, the finish reason, the usage."""
+    choice = answer["choices"][0]
+    message = choice["message"]
+    delta: dict[str, Any] = {"role": "assistant", "content": message["content"]}
+    if message.get("tool_calls"):
+        delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]
+    base = {"id": "x", "object": "chat.completion.chunk", "model": "fake"}
+    for chunk in (
+        {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
+        {**base, "choices": [], "usage": answer["usage"]},
+    ):
+        yield f"data: {json.dumps(chunk)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--delay", type=float, default=0.05)
     args = parser.parse_args()
 
-    async def completions(request: Request) -> JSONResponse:
+    async def completions(request: Request) -> Response:
         body = await request.json()
         await asyncio.sleep(args.delay)
-        return JSONResponse(reply(body["messages"]))
+        answer = reply(body["messages"])
+        if body.get("stream"):
+            return StreamingResponse(_chunks(answer), media_type="text/event-stream")
+        return JSONResponse(answer)
 
     app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
     sock = socket.socket()

@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingExtraError("the durable engine", "engine") from exc
 
 SERVICE_WORKFLOW = "mainspring.service_run"
-"""The workflow of a service run: `(run_id, tenant, resume)` in, its final status out."""
+"""The workflow of a service run: `(run_id, tenant, resume)` in, `{"run_id", "status"}` out."""
 
 SERVICE_QUEUE = "mainspring-service-runs"
 """The queue of service runs (plain `mainspring submit` runs have their own)."""
@@ -80,11 +80,12 @@ class _Installed:
 
 
 @DBOS.workflow(name=SERVICE_WORKFLOW)
-async def service_run(run_id: str, tenant: str, resume: bool) -> str:
+async def service_run(run_id: str, tenant: str, resume: bool) -> dict[str, str]:
     """One service run on a worker (see the module docstring)."""
     if _Installed.runs is None:
         raise EngineError("this worker has no service installed: start it with --service")
-    return await _Installed.runs.execute_here(run_id, tenant, resume=resume)
+    status = await _Installed.runs.execute_here(run_id, tenant, resume=resume)
+    return {"run_id": run_id, "status": status}
 
 
 @asynccontextmanager
