@@ -43,6 +43,26 @@ class SubmittedRun:
     executor_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    """A submitted run: ask how it is doing, wait for it, or cancel it, from any process."""
+
+    client: EngineClient
+    run_id: str
+
+    async def status(self) -> SubmittedRun:
+        """Where the run is now."""
+        return await self.client.status(self.run_id)
+
+    async def wait(self, *, seconds: float = 300.0) -> SubmittedRun:
+        """Until the run finishes (`EngineError` after `seconds`)."""
+        return await self.client.wait(self.run_id, seconds=seconds)
+
+    async def cancel(self) -> None:
+        """Cancel the run: a queued one never starts, a running one stops within a second."""
+        await self.client.cancel(self.run_id)
+
+
 class EngineClient:
     """Enqueues runs and reads their state; one per process is plenty."""
 
@@ -89,11 +109,15 @@ class EngineClient:
             raise EngineError(f"cannot queue the run at {self.settings.url!r}: {exc}") from exc
 
     async def cancel(self, run_id: str) -> None:
-        """Cancel the run's workflow: a queued one never starts; see docs/engine.md for more."""
+        """Cancel the run: a queued one never starts, a running one is stopped by its worker."""
         try:
             await self._client.cancel_workflow_async(run_id)
         except Exception as exc:
             raise EngineError(f"cannot cancel {run_id!r} at {self.settings.url!r}: {exc}") from exc
+
+    def handle(self, run_id: str) -> RunHandle:
+        """A handle on a submitted run."""
+        return RunHandle(self, run_id)
 
     async def status(self, run_id: str) -> SubmittedRun:
         """Where the run is; `EngineError` if the engine never heard of it."""
