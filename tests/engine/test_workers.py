@@ -11,6 +11,7 @@ import pytest
 
 from mainspring.engine import EngineClient, EngineSettings
 from mainspring.engine.client import SubmittedRun
+from mainspring.errors import RunNotFoundError
 from mainspring.runs import PostgresRunStore
 from tests.engine.conftest import Workers
 from tests.mcp.conftest import server_command
@@ -125,10 +126,6 @@ async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
             await anyio.sleep(0.1)
 
 
-async def _status_is(client: EngineClient, run_id: str, status: str) -> bool:
-    return (await client.status(run_id)).status == status
-
-
 async def _stored_status_is(store: PostgresRunStore, run_id: str, status: str) -> bool:
     return (await store.load(run_id)).info.status == status
 
@@ -136,18 +133,23 @@ async def _stored_status_is(store: PostgresRunStore, run_id: str, status: str) -
 async def test_a_cancelled_run_stops_on_its_worker(workers: Workers) -> None:
     workers.start("w1")
     client = EngineClient(EngineSettings(workers.db))
-    try:
-        run_id = await client.submit('call nap {"seconds": 60}')
-        await _until(lambda: _status_is(client, run_id, "running"), 60)
-        await anyio.sleep(0.5)
-        await client.cancel(run_id)
-        state = await client.status(run_id)
-    finally:
-        client.close()
-    assert state.status == "cancelled"
     store = PostgresRunStore(workers.db)
     try:
+        run_id = await client.submit('call nap {"seconds": 60}')
+        await _until(lambda: _naps(store, run_id), 60)  # its tool call is under way
+        await client.cancel(run_id)
+        state = await client.status(run_id)
         await _until(lambda: _stored_status_is(store, run_id, "cancelled"), 10)
     finally:
+        client.close()
         await store.aclose()
+    assert state.status == "cancelled"
     assert state.outcome is None  # DBOS keeps no outcome of a cancelled workflow
+
+
+async def _naps(store: PostgresRunStore, run_id: str) -> bool:
+    try:
+        record = await store.load(run_id)
+    except RunNotFoundError:
+        return False
+    return bool(record.unfinished_tools())

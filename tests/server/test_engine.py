@@ -22,7 +22,7 @@ from mainspring.tools.builtin import builtin_tools
 from tests.engine import conftest as engine_fixtures
 from tests.engine.conftest import Workers
 from tests.engine.engine_tools import TOOLS
-from tests.engine.test_workers import _effects, _until
+from tests.engine.test_workers import _effects, _naps, _stored_status_is, _until
 from tests.server.harness import ThreadedServer, read_sse, wait_status
 
 engine_db = engine_fixtures.engine_db
@@ -120,6 +120,7 @@ async def test_approvals_and_cancel_reach_the_worker(
     service: ThreadedServer, workers: Workers
 ) -> None:
     acme, globex = await _keys(workers.db)
+    store = PostgresRunStore(workers.db, schema=f"{SCHEMA}_runs")
     try:
         async with service.client(acme) as a, service.client(globex) as g:
             task = 'call refund {"order": "o-2"}'
@@ -132,22 +133,16 @@ async def test_approvals_and_cancel_reach_the_worker(
             refunded = await wait_status(a, run_id, {"completed", "failed"}, seconds=30)
 
             nap = (await a.post("/v1/runs", json={"task": 'call nap {"seconds": 60}'})).json()
-            await wait_status(a, nap["id"], {"running"}, seconds=60)
+            await _until(lambda: _naps(store, nap["id"]), 60)  # its tool call is under way
             cancelled = (await a.post(f"/v1/runs/{nap['id']}/cancel")).json()
             events = await read_sse(a, f"/v1/runs/{nap['id']}/events")
+            # the worker stopped the run: its record ends cancelled, not still napping
+            await _until(lambda: _stored_status_is(store, nap["id"], "cancelled"), 10)
     finally:
         service.stop()
+        await store.aclose()
     assert stolen.status_code == 404
     assert refunded["output"] == "done: refunded o-2", workers.logs()
     assert cancelled["status"] == "cancelled" and events[-1][1] == "run_cancelled"
-    store = PostgresRunStore(workers.db, schema=f"{SCHEMA}_runs")
-    try:  # the worker stopped the run: its record ends cancelled, not still napping
-        await _until(lambda: _stored(store, nap["id"], "cancelled"), 10)
-    finally:
-        await store.aclose()
     assert (await _engine_view(workers.db, nap["id"])).status == "cancelled"
     assert _effects(workers.db)[("refund", "o-2")] == 1
-
-
-async def _stored(store: PostgresRunStore, run_id: str, status: str) -> bool:
-    return (await store.load(run_id)).info.status == status

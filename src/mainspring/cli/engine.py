@@ -108,6 +108,10 @@ def worker_command(
     lease: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which a worker is dead.")
     ] = 10.0,
+    poll: Annotated[
+        float,
+        typer.Option(help="Seconds between queue polls: latency of a new run against idle load."),
+    ] = 0.05,
     mcp_config: Annotated[
         Path | None,
         typer.Option("--mcp-config", help=MCP_CONFIG_HELP),
@@ -129,6 +133,7 @@ def worker_command(
         "concurrency": concurrency,
         "executor_id": executor_id,
         "lease_seconds": lease,
+        "poll_seconds": poll,
     }
     if service:
         servers = [] if mcp_config is None else mcp_servers(mcp_config)

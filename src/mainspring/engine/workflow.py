@@ -27,6 +27,7 @@ from mainspring.agent import Agent, RunResult
 from mainspring.clock import utc_now
 from mainspring.engine.base import WORKFLOW_NAME, until_cancelled
 from mainspring.errors import EngineError, MissingExtraError, RunNotFoundError
+from mainspring.messages import status_for
 from mainspring.runs import RunInfo, RunStore
 
 try:
@@ -105,8 +106,8 @@ async def run_or_resume(agent: Agent, run_id: str, task: str) -> RunOutcome:
         if record.info.status in _FINISHED:
             return _from_info(record.info)
         result = await agent.resume(run_id)
-    info = (await store.load(run_id)).info
-    return _from_result(result, info.status)
+    # The status the loop recorded, from its stop reason: no second read of the whole record.
+    return _from_result(result, status_for(result.stop_reason))
 
 
 async def mark_cancelled(store: RunStore, run_id: str) -> RunInfo | None:
