@@ -38,6 +38,7 @@ def service(workers: Workers, tmp_path: Path) -> ThreadedServer:
         "MAINSPRING_SERVER_DATABASE_URL": workers.db,
         "MAINSPRING_SERVER_DATABASE_SCHEMA": SCHEMA,
     }
+    workers.start("pw1")  # a plain worker on the same engine: it must not take service runs
     workers.extra = ["--service"]
     workers.start("sw1")
     server = ThreadedServer(
@@ -90,6 +91,7 @@ async def test_a_worker_executes_the_service_runs(
             hidden = await _hidden_from(g, run_id)
             others = (await g.get("/v1/runs")).json()["runs"]
             forged = await _forge(workers.db, run_id, "globex")
+            plain = await _plain_run(workers.db)
     finally:
         service.stop()
     assert run["status"] == "completed", (run["error"], workers.logs())
@@ -104,6 +106,15 @@ async def test_a_worker_executes_the_service_runs(
     assert (engine.status, engine.executor_id) == ("completed", "sw1")  # not the service
     assert _effects(workers.db)[("charge", "order-1")] == 1
     assert forged == {"run_id": run_id, "status": "refused"}  # another tenant's submission
+    assert (plain.status, plain.executor_id) == ("completed", "pw1")
+
+
+async def _plain_run(db: str) -> Any:
+    client = EngineClient(EngineSettings(db))
+    try:
+        return await client.wait(await client.submit("order-p"), seconds=30)
+    finally:
+        client.close()
 
 
 async def _forge(db: str, run_id: str, tenant: str) -> Any:

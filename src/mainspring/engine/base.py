@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import anyio
 
+from mainspring import __version__
 from mainspring.errors import EngineError
 
 WORKFLOW_NAME = "mainspring.run"
@@ -58,6 +59,12 @@ class EngineSettings:
     executor_id: str | None = None
     """This worker's identity; restarting with the same id recovers its own runs at once."""
     app_name: str = "mainspring"
+    app_version: str | None = None
+    """DBOS's application version of this worker. DBOS hands a submitted run only to workers of
+    the latest version it has seen, and by default derives the version from the workflows a
+    process registered, so a plain and a service worker would never both take runs. Default:
+    `mainspring-<release>`, the same for every worker of one release; set your own to move
+    new runs to the new workers of a rolling upgrade while the old ones finish theirs."""
 
     def __post_init__(self) -> None:
         if not (self.url.startswith(("postgresql://", "postgres://", "sqlite:///"))):
@@ -74,6 +81,11 @@ class EngineSettings:
     def shared(self) -> bool:
         """Whether several workers can share this database (PostgreSQL)."""
         return not self.url.startswith("sqlite:")
+
+    @property
+    def version(self) -> str:
+        """The DBOS application version workers launch with (see `app_version`)."""
+        return self.app_version or f"mainspring-{__version__}"
 
     @property
     def heartbeat(self) -> float:

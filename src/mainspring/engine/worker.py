@@ -118,9 +118,13 @@ class Worker:
             "name": self.settings.app_name,
             "system_database_url": self.settings.url,
             "executor_id": self.executor_id,
+            "application_version": self.settings.version,
         }
         try:
             DBOS(config=config)  # type: ignore[arg-type]
+            # Only our queue: DBOS otherwise dequeues from every queue of the app, and a plain
+            # worker would take the service's runs (and a service worker plain ones).
+            DBOS.listen_queues([self.settings.queue])
             # Launch recovers this executor id's own pending workflows (a restart).
             DBOS.launch()
         except Exception as exc:
