@@ -11,11 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from mainspring.cli.app import app
 from mainspring.cli.run import build_model
 from mainspring.engine import EngineClient, EngineSettings
+from mainspring.errors import ConfigurationError
 from mainspring.runs import PostgresRunStore
-from mainspring.server import KeyStore
+from mainspring.server import KeyStore, ServerSettings, create_app
 from mainspring.server._engine import SERVICE_QUEUE, SERVICE_WORKFLOW
 from mainspring.server._postgres import PostgresDatabase
 from mainspring.tools.builtin import builtin_tools
@@ -29,6 +32,7 @@ engine_db = engine_fixtures.engine_db
 model_url = engine_fixtures.model_url
 workers = engine_fixtures.workers
 SCHEMA = "svc"
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -157,3 +161,21 @@ async def test_approvals_and_cancel_reach_the_worker(
     assert cancelled["status"] == "cancelled" and events[-1][1] == "run_cancelled"
     assert (await _engine_view(workers.db, nap["id"])).status == "cancelled"
     assert _effects(workers.db)[("refund", "o-2")] == 1
+
+
+def test_the_engine_needs_the_shared_postgres_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAINSPRING_DATA_DIR", str(tmp_path))
+    (tmp_path / "none.toml").write_text("")
+    monkeypatch.setenv("MAINSPRING_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("OPENAI_API_KEY", "not-used")  # no model is called
+    engine = "postgresql://postgres@127.0.0.1:5432/test"
+    served = runner.invoke(app, ["serve", "--model", "openai:x", "--engine-url", engine])
+    worked = runner.invoke(app, ["worker", "--service", "--db", engine, "--model", "openai:x"])
+    with pytest.raises(ConfigurationError, match="database_url"):
+        create_app(ServerSettings(data_dir=tmp_path, engine_url=engine))
+    for result in (served, worked):
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
+        assert "needs database_url set to a PostgreSQL URL" in said, said
