@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible server for the engine's tests and benchmark (a real HTTP server).
 
 Deterministic per conversation: first it asks for `lookup`, then `charge`, then answers. A task
-`call NAME {json}` asks for that one tool call instead, then answers `done: <its result>`. Every
+`call NAME {json}` asks for that one tool call instead, then answers `done: <its result>`. A
+task `refuse-once ...` is refused (HTTP 400) the first time it is asked, then answered. Every
 reply waits `--delay` seconds, like a real model. Prints its port on the first line of stdout.
 """
 
@@ -88,9 +89,16 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05)
     args = parser.parse_args()
 
+    refused: set[str] = set()
+
     async def completions(request: Request) -> Response:
         body = await request.json()
         await asyncio.sleep(args.delay)
+        task = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        if task.startswith("refuse-once") and task not in refused:
+            refused.add(task)
+            error = {"error": {"message": "refused once", "type": "invalid_request_error"}}
+            return JSONResponse(error, status_code=400)
         answer = reply(body["messages"])
         if body.get("stream"):
             return StreamingResponse(_chunks(answer), media_type="text/event-stream")

@@ -96,6 +96,7 @@ async def test_a_worker_executes_the_service_runs(
             others = (await g.get("/v1/runs")).json()["runs"]
             forged = await _forge(workers.db, run_id, "globex")
             plain = await _plain_run(workers.db)
+            failed, resumed = await _failed_then_resumed(a)
     finally:
         service.stop()
     assert run["status"] == "completed", (run["error"], workers.logs())
@@ -111,6 +112,17 @@ async def test_a_worker_executes_the_service_runs(
     assert _effects(workers.db)[("charge", "order-1")] == 1
     assert forged == {"run_id": run_id, "status": "refused"}  # another tenant's submission
     assert (plain.status, plain.executor_id) == ("completed", "pw1")
+    assert failed["status"] == "failed" and "400" in (failed["error"] or ""), failed
+    assert resumed["status"] == "completed" and resumed["output"] == "charged refuse-once r"
+
+
+async def _failed_then_resumed(client: httpx.AsyncClient) -> tuple[Any, Any]:
+    """A run the model refuses once fails; resumed through the API, a worker finishes it."""
+    run_id = (await client.post("/v1/runs", json={"task": "refuse-once r"})).json()["id"]
+    failed = await wait_status(client, run_id, {"failed", "completed"}, seconds=60)
+    again = await client.post(f"/v1/runs/{run_id}/resume")
+    assert again.status_code == 202, again.text
+    return failed, await wait_status(client, run_id, {"completed", "failed"}, seconds=60)
 
 
 async def _plain_run(db: str) -> Any:
