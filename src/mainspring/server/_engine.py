@@ -11,6 +11,7 @@ re-run continues the run from its record.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -56,14 +57,10 @@ class EngineDispatcher:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.client = EngineClient(settings)
-        self._resumes = 0
 
     async def submit(self, run_id: str, tenant: str, *, resume: bool) -> None:
         """Queue the run; a resume gets a workflow id of its own (the first one finished)."""
-        workflow_id = run_id
-        if resume:
-            self._resumes += 1
-            workflow_id = f"{run_id}.resume-{self._resumes}-{id(self):x}"
+        workflow_id = f"{run_id}.resume-{secrets.token_hex(4)}" if resume else run_id
         await self.client.enqueue(SERVICE_WORKFLOW, workflow_id, run_id, tenant, resume)
 
     async def cancel(self, run_id: str) -> None:

@@ -144,18 +144,17 @@ class RunService:
             budget = self._budget(request.budget, *budget_left)
             params = replace(params, budget=_budget_json(budget))
             run_id = f"run_{secrets.token_hex(8)}"
-            if self.dispatcher is not None:
-                await self._insert(caller, run_id, params, utc_now(), owner=ENGINE_OWNER)
-                await self._dispatch(run_id, caller.tenant, resume=False)
-                return {"id": run_id, "status": "queued"}
-            # Reserved before the row exists, so the lease keeper's recovery never takes it too.
-            self._scopes[run_id] = anyio.CancelScope()
-            now = utc_now()
+            owner = None if self.dispatcher is None else ENGINE_OWNER
+            if owner is None:  # reserved before the row exists: the lease keeper skips it
+                self._scopes[run_id] = anyio.CancelScope()
             try:
-                await self._insert(caller, run_id, params, now)
+                await self._insert(caller, run_id, params, utc_now(), owner=owner)
             except BaseException:
                 self._scopes.pop(run_id, None)
                 raise
+        if self.dispatcher is not None:
+            await self._dispatch(run_id, caller.tenant, resume=False)
+            return {"id": run_id, "status": "queued"}
         self.metrics.queue_depth.inc()
         self._spawn(run_id, caller.tenant, params, resume=False)
         return {"id": run_id, "status": "queued"}
