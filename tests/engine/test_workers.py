@@ -153,3 +153,23 @@ async def _naps(store: PostgresRunStore, run_id: str) -> bool:
     except RunNotFoundError:
         return False
     return bool(record.unfinished_tools())
+
+
+async def test_a_submit_wakes_the_worker_without_waiting_for_its_poll(workers: Workers) -> None:
+    workers.extra = ["--poll", "60"]  # DBOS's own poll would take a minute
+    workers.start("w1")
+    client = EngineClient(EngineSettings(workers.db))
+    try:
+        await anyio.sleep(2)  # the worker is up and listening
+        run_id = await client.submit("order-w")
+        state = await client.wait(run_id, seconds=20)
+    finally:
+        client.close()
+    assert state.status == "completed", workers.logs()
+    with psycopg.connect(workers.db) as conn:
+        row = conn.execute(
+            "SELECT started_at_epoch_ms - created_at FROM dbos.workflow_status "
+            "WHERE workflow_uuid = %s",
+            (run_id,),
+        ).fetchone()
+    assert row is not None and row[0] < 1000, row  # claimed on the notification

@@ -109,9 +109,9 @@ def worker_command(
         float, typer.Option(help="Seconds without a heartbeat after which a worker is dead.")
     ] = 10.0,
     poll: Annotated[
-        float,
-        typer.Option(help="Seconds between queue polls: latency of a new run against idle load."),
-    ] = 0.05,
+        float | None,
+        typer.Option(help="Seconds between queue polls (a submit also wakes workers; default 1)."),
+    ] = None,
     mcp_config: Annotated[
         Path | None,
         typer.Option("--mcp-config", help=MCP_CONFIG_HELP),

@@ -7,11 +7,15 @@ A submitter needs no worker and launches no DBOS runtime: it writes to the queue
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
+from mainspring._postgres import load_psycopg
+from mainspring.engine._wake import channel
 from mainspring.engine.base import WORKFLOW_NAME, EngineSettings, new_run_id
 from mainspring.errors import EngineError, MissingExtraError
 
@@ -19,6 +23,8 @@ try:
     from dbos import DBOS, DBOSClient
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("the durable engine", "engine") from exc
+
+logger = logging.getLogger("mainspring.engine")
 
 # DBOS workflow states, in the run vocabulary mainspring uses everywhere else.
 _STATUS = {
@@ -73,6 +79,8 @@ class EngineClient:
         except Exception as exc:
             raise EngineError(f"cannot reach the engine at {settings.url!r}: {exc}") from exc
         self._migrated = False
+        self._conn: Any = None
+        self._lock = threading.Lock()
 
     async def _ensure_schema(self) -> None:
         # DBOSClient never creates DBOS's tables; a submitter may come before any worker.
@@ -107,6 +115,21 @@ class EngineClient:
             await self._client.enqueue_async(options, *args)
         except Exception as exc:
             raise EngineError(f"cannot queue the run at {self.settings.url!r}: {exc}") from exc
+        if self.settings.shared:
+            await anyio.to_thread.run_sync(self._wake)
+
+    def _wake(self) -> None:
+        # Workers LISTEN on the queue's channel (engine/_wake.py); a lost notification only
+        # means the run waits for their next poll.
+        psycopg = load_psycopg("the engine client")
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.settings.url, autocommit=True)
+                self._conn.execute("SELECT pg_notify(%s, '')", (channel(self.settings.queue),))
+            except psycopg.Error as exc:
+                logger.debug("could not wake the workers of %r: %s", self.settings.queue, exc)
+                self._conn = None
 
     async def cancel(self, run_id: str) -> None:
         """Cancel the run: a queued one never starts, a running one is stopped by its worker."""
@@ -143,3 +166,7 @@ class EngineClient:
     def close(self) -> None:
         """Release the client's connections."""
         self._client.destroy()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

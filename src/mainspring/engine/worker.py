@@ -23,6 +23,7 @@ from functools import partial
 import anyio
 
 from mainspring.agent import Agent
+from mainspring.engine._wake import QueueWaker
 from mainspring.engine.base import EngineSettings, new_executor_id
 from mainspring.engine.leases import ExecutorLeases
 from mainspring.engine.workflow import install_agent
@@ -81,6 +82,7 @@ class Worker:
 
     async def _serve(self) -> None:
         lease_thread = None
+        waker = QueueWaker(self.settings.url, self.settings.queue) if self.settings.shared else None
         if self.leases is not None:
             # The lease first: a worker that takes runs before it is known alive could be
             # declared dead by a peer that started a moment earlier.
@@ -96,8 +98,10 @@ class Worker:
             await DBOS.register_queue_async(
                 self.settings.queue,
                 worker_concurrency=self.settings.concurrency,
-                polling_interval_sec=self.settings.poll_seconds,
+                polling_interval_sec=self.settings.poll,
             )
+            if waker is not None:
+                waker.start()
             logger.info(
                 "worker %s taking runs from %r (concurrency %d)",
                 self.executor_id,
@@ -106,6 +110,8 @@ class Worker:
             )
             await self._stopped.wait()
         finally:
+            if waker is not None:
+                await anyio.to_thread.run_sync(waker.stop)
             await anyio.to_thread.run_sync(_destroy)
             self._lease_stop.set()
             if lease_thread is not None and self.leases is not None:
