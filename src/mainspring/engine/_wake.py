@@ -44,6 +44,7 @@ class QueueWaker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"wake-{queue}", daemon=True)
         self._claiming = threading.Lock()
+        self._queue: Any = None
 
     def start(self) -> None:
         """Listen from now on (call after DBOS is launched)."""
@@ -73,26 +74,24 @@ class QueueWaker:
 
     def _listen(self, conn: Any) -> None:
         while not self._stop.is_set():
-            woken = False
-            for _ in conn.notifies(timeout=0.5):
-                woken = True
-                break  # one claim serves every notification that came meanwhile
-            if woken:
-                self.claim()
+            if not list(conn.notifies(timeout=0.5, stop_after=1)):
+                continue
+            # One claim serves every notification that came meanwhile.
+            list(conn.notifies(timeout=0.0, stop_after=10_000))
+            self.claim()
 
     def claim(self) -> int:
         """Claim and start what the queue holds, up to this worker's free concurrency."""
         with self._claiming:
-            return _claim(self.queue)
+            if self._queue is None:  # read once: a full worker then skips without a query
+                self._queue = _get_dbos_instance()._sys_db.get_queue(self.queue)
+            return 0 if self._queue is None else _claim(self._queue)
 
 
-def _claim(queue_name: str) -> int:
+def _claim(queue: Any) -> int:
     # One iteration of dbos._queue.queue_worker_thread for a queue without partitions.
     dbos = _get_dbos_instance()
-    queue = dbos._sys_db.get_queue(queue_name)
-    if queue is None:
-        return 0
-    running = dbos._active_workflows_set.count_for_queue(queue_name)
+    running = dbos._active_workflows_set.count_for_queue(queue.name)
     if queue._worker_concurrency is not None and running >= queue._worker_concurrency:
         return 0
     owner_xid = generate_uuid()
