@@ -137,7 +137,7 @@ def worker_command(
     }
     if service:
         servers = [] if mcp_config is None else mcp_servers(mcp_config)
-        worker = _service_worker(db, tools, model, base_url, servers, options)
+        worker = _service_worker(db, tools, model, base_url, redis, servers, options)
     else:
         settings = load_settings()
         registry = _registry(tools and load_tools(tools) or builtin_tools(), redis)
@@ -165,6 +165,7 @@ def _service_worker(
     tools: str | None,
     model: str | None,
     base_url: str | None,
+    redis: str | None,
     servers: list[MCPServerConfig],
     options: dict[str, Any],
 ) -> Any:
@@ -178,7 +179,7 @@ def _service_worker(
 
     base = load_settings()
     try:
-        settings = load_server_settings(base, model=model, engine_url=db)
+        settings = load_server_settings(base, model=model, engine_url=db, redis_url=redis)
         engine = engine_settings(settings, **options)
     except ConfigurationError as exc:
         raise typer.BadParameter(str(exc)) from None
