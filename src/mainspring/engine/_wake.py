@@ -29,6 +29,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 logger = logging.getLogger("mainspring.engine")
 
+FULL_CHECK_SECONDS = 0.05
+"""How often a worker that was full checks for a free slot (and the runs still queued)."""
+
 
 def channel(queue: str) -> str:
     """The NOTIFY channel of a queue."""
@@ -45,6 +48,7 @@ class QueueWaker:
         self._thread = threading.Thread(target=self._run, name=f"wake-{queue}", daemon=True)
         self._claiming = threading.Lock()
         self._queue: Any = None
+        self._full = False
 
     def start(self) -> None:
         """Listen from now on (call after DBOS is launched)."""
@@ -74,10 +78,14 @@ class QueueWaker:
 
     def _listen(self, conn: Any) -> None:
         while not self._stop.is_set():
-            if not list(conn.notifies(timeout=0.5, stop_after=1)):
+            # A full worker may have left runs queued, which no notification will announce
+            # again: it checks for a free slot every 50 ms (no query while none is free).
+            wait = FULL_CHECK_SECONDS if self._full else 0.5
+            if list(conn.notifies(timeout=wait, stop_after=1)):
+                # One claim serves every notification that came meanwhile.
+                list(conn.notifies(timeout=0.0, stop_after=10_000))
+            elif not self._full:
                 continue
-            # One claim serves every notification that came meanwhile.
-            list(conn.notifies(timeout=0.0, stop_after=10_000))
             self.claim()
 
     def claim(self) -> int:
@@ -85,15 +93,20 @@ class QueueWaker:
         with self._claiming:
             if self._queue is None:  # read once: a full worker then skips without a query
                 self._queue = _get_dbos_instance()._sys_db.get_queue(self.queue)
-            return 0 if self._queue is None else _claim(self._queue)
+            if self._queue is None:
+                return 0
+            claimed, self._full = _claim(self._queue)
+            return claimed
 
 
-def _claim(queue: Any) -> int:
+def _claim(queue: Any) -> tuple[int, bool]:
+    """(runs claimed, whether the worker is full now)."""
     # One iteration of dbos._queue.queue_worker_thread for a queue without partitions.
     dbos = _get_dbos_instance()
     running = dbos._active_workflows_set.count_for_queue(queue.name)
-    if queue._worker_concurrency is not None and running >= queue._worker_concurrency:
-        return 0
+    limit = queue._worker_concurrency
+    if limit is not None and running >= limit:
+        return 0, True
     owner_xid = generate_uuid()
     claimed, _ = dbos._sys_db.start_queued_workflows(
         queue,
@@ -105,4 +118,4 @@ def _claim(queue: Any) -> int:
     )
     for status in dbos._sys_db.get_workflow_statuses(claimed):
         execute_dequeued_workflow(dbos, status, owner_xid)
-    return len(claimed)
+    return len(claimed), limit is not None and running + len(claimed) >= limit
