@@ -65,6 +65,10 @@ class Workers:
     lease: float = 3.0
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     kills: int = 0
+    extra: list[str] = field(default_factory=list)
+    """More options of every worker started from now on (`--service`, `--mcp-config F`)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """More environment variables of every worker (the service's settings)."""
 
     def start(self, executor_id: str) -> None:
         env = {
@@ -72,7 +76,10 @@ class Workers:
             "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
             "ENGINE_EFFECTS_DB": self.db,
             "MAINSPRING_DATA_DIR": str(self.tmp / "data"),
+            "MAINSPRING_CONFIG": str(self.tmp / "none.toml"),
+            **self.env,
         }
+        (self.tmp / "none.toml").touch()
         with (self.tmp / f"{executor_id}.log").open("ab") as log:
             self._spawn(executor_id, env, log)
 
@@ -97,6 +104,7 @@ class Workers:
                 str(self.lease),
                 "--concurrency",
                 "4",
+                *self.extra,
             ],
             env=env,
             stdout=log,

@@ -1,6 +1,9 @@
+import json
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import anyio
 import psycopg
@@ -8,7 +11,10 @@ import pytest
 
 from mainspring.engine import EngineClient, EngineSettings
 from mainspring.engine.client import SubmittedRun
+from mainspring.errors import RunNotFoundError
+from mainspring.runs import PostgresRunStore
 from tests.engine.conftest import Workers
+from tests.mcp.conftest import server_command
 
 
 async def _submit(db: str, count: int) -> tuple[EngineClient, list[str]]:
@@ -90,3 +96,80 @@ async def test_two_workers_survive_sigkills(workers: Workers) -> None:
 @pytest.mark.slow
 async def test_four_workers_survive_sigkills(workers: Workers) -> None:
     await _chaos(workers, ["a", "b", "c", "d"], runs=12, kills=15)
+
+
+async def test_a_worker_calls_mcp_tools_opened_on_its_loop(workers: Workers) -> None:
+    config = workers.tmp / "mcp.json"
+    time_server = {"command": server_command("mcp-server-time"), "prefix": "time_"}
+    config.write_text(json.dumps({"mcpServers": {"time": time_server}}))
+    workers.extra = ["--mcp-config", str(config)]
+    workers.start("w1")
+    client = EngineClient(EngineSettings(workers.db))
+    try:
+        run_id = await client.submit('call time_get_current_time {"timezone": "UTC"}')
+        state = await client.wait(run_id, seconds=60)
+    finally:
+        client.close()
+    assert state.status == "completed", workers.logs()
+    assert state.outcome is not None
+    # The time server's own answer, which only a live session on the worker's loop returns.
+    output = state.outcome["output"]
+    assert output.startswith("done: ") and '"timezone":"UTC"' in output, output
+    assert str(datetime.now(UTC).year) in output
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    with anyio.fail_after(seconds):
+        while True:
+            if await check():
+                return
+            await anyio.sleep(0.1)
+
+
+async def _stored_status_is(store: PostgresRunStore, run_id: str, status: str) -> bool:
+    return (await store.load(run_id)).info.status == status
+
+
+async def test_a_cancelled_run_stops_on_its_worker(workers: Workers) -> None:
+    workers.start("w1")
+    client = EngineClient(EngineSettings(workers.db))
+    store = PostgresRunStore(workers.db)
+    try:
+        run_id = await client.submit('call nap {"seconds": 60}')
+        await _until(lambda: _naps(store, run_id), 60)  # its tool call is under way
+        await client.cancel(run_id)
+        state = await client.status(run_id)
+        await _until(lambda: _stored_status_is(store, run_id, "cancelled"), 10)
+    finally:
+        client.close()
+        await store.aclose()
+    assert state.status == "cancelled"
+    assert state.outcome is None  # DBOS keeps no outcome of a cancelled workflow
+
+
+async def _naps(store: PostgresRunStore, run_id: str) -> bool:
+    try:
+        record = await store.load(run_id)
+    except RunNotFoundError:
+        return False
+    return bool(record.unfinished_tools())
+
+
+async def test_a_submit_wakes_the_worker_without_waiting_for_its_poll(workers: Workers) -> None:
+    workers.extra = ["--poll", "60"]  # DBOS's own poll would take a minute
+    workers.start("w1")
+    client = EngineClient(EngineSettings(workers.db))
+    try:
+        await anyio.sleep(2)  # the worker is up and listening
+        run_id = await client.submit("order-w")
+        state = await client.wait(run_id, seconds=20)
+    finally:
+        client.close()
+    assert state.status == "completed", workers.logs()
+    with psycopg.connect(workers.db) as conn:
+        row = conn.execute(
+            "SELECT started_at_epoch_ms - created_at FROM dbos.workflow_status "
+            "WHERE workflow_uuid = %s",
+            (run_id,),
+        ).fetchone()
+    assert row is not None and row[0] < 1000, row  # claimed on the notification

@@ -6,6 +6,8 @@ import importlib
 import json
 import signal
 from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -13,10 +15,13 @@ import typer
 
 from mainspring.agent import Agent, Budget
 from mainspring.audit import AuditSink
+from mainspring.cli.mcp import MCP_CONFIG_HELP, mcp_tools
 from mainspring.cli.run import build_model
+from mainspring.cli.serve import mcp_servers, serve_models, serve_tools
 from mainspring.config import load_settings
 from mainspring.engine import EngineSettings
-from mainspring.errors import ConfigurationError, EngineError
+from mainspring.errors import ConfigurationError, EngineError, MissingExtraError
+from mainspring.mcp import MCPServerConfig
 from mainspring.runs import PostgresRunStore
 from mainspring.tools import Tool, ToolExecutor, ToolRegistry
 from mainspring.tools.builtin import builtin_tools
@@ -55,16 +60,18 @@ def _engine(db: str, **options: Any) -> EngineSettings:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _worker_agent(
-    db: str, model_spec: str, base_url: str | None, tools: list[Tool], redis: str | None
-) -> Agent:
+def _registry(tools: list[Tool], redis: str | None) -> ToolRegistry:
     backend = None
     if redis is not None:
         from mainspring.tools.guards.redis_backend import RedisBackend
 
         backend = RedisBackend.from_url(redis)
+    return ToolRegistry(tools, backend=backend)
+
+
+def _worker_agent(db: str, model_spec: str, base_url: str | None, registry: ToolRegistry) -> Agent:
     audit = AuditSink(_audit_log(db))
-    executor = ToolExecutor(ToolRegistry(tools, backend=backend))
+    executor = ToolExecutor(registry)
     return Agent(
         build_model(model_spec, base_url),
         executor,
@@ -101,18 +108,45 @@ def worker_command(
     lease: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which a worker is dead.")
     ] = 10.0,
+    poll: Annotated[
+        float | None,
+        typer.Option(help="Seconds between queue polls (a submit also wakes workers; default 1)."),
+    ] = None,
+    mcp_config: Annotated[
+        Path | None,
+        typer.Option("--mcp-config", help=MCP_CONFIG_HELP),
+    ] = None,
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service",
+            help="Execute `mainspring serve`'s runs (same [server] settings and variables).",
+        ),
+    ] = False,
 ) -> None:
     """Take runs from the engine's queue until SIGTERM or Ctrl-C."""
     if not db.startswith(("postgresql://", "postgres://")):
         raise typer.BadParameter("--db must be a PostgreSQL URL (postgresql://host/db)")
-    settings = load_settings()
-    chosen = tools and load_tools(tools) or builtin_tools()
-    engine = _engine(db, concurrency=concurrency, executor_id=executor_id, lease_seconds=lease)
-    agent = _worker_agent(db, model or settings.model, base_url or settings.base_url, chosen, redis)
     from mainspring.engine.worker import Worker
 
-    worker = Worker(engine, agent)
-    typer.echo(f"worker {worker.executor_id} on {db} (concurrency {concurrency})", err=True)
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "executor_id": executor_id,
+        "lease_seconds": lease,
+        "poll_seconds": poll,
+    }
+    if service:
+        servers = [] if mcp_config is None else mcp_servers(mcp_config)
+        worker = _service_worker(db, tools, model, base_url, redis, servers, options)
+    else:
+        settings = load_settings()
+        registry = _registry(tools and load_tools(tools) or builtin_tools(), redis)
+        model_spec = model or settings.model
+        agent = _worker_agent(db, model_spec, base_url or settings.base_url, registry)
+        session = partial(mcp_tools, mcp_config, registry) if mcp_config else None
+        worker = Worker(_engine(db, **options), agent, session=session)
+    kind = "service runs" if service else "runs"
+    typer.echo(f"worker {worker.executor_id}: {kind} on {db} (concurrency {concurrency})", err=True)
 
     async def serve() -> None:
         async with anyio.create_task_group() as group:
@@ -124,6 +158,34 @@ def worker_command(
         anyio.run(serve)
     except EngineError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def _service_worker(
+    db: str,
+    tools: str | None,
+    model: str | None,
+    base_url: str | None,
+    redis: str | None,
+    servers: list[MCPServerConfig],
+    options: dict[str, Any],
+) -> Any:
+    """A worker holding the service's state, taking the service's runs from its queue."""
+    try:
+        from mainspring.server import build_state, load_server_settings
+        from mainspring.server._engine import engine_settings, service_session
+    except MissingExtraError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    from mainspring.engine.worker import Worker
+
+    base = load_settings()
+    try:
+        settings = load_server_settings(base, model=model, engine_url=db, redis_url=redis)
+        engine = engine_settings(settings, **options)
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    models = serve_models(settings, base_url or base.base_url)
+    state = build_state(settings, tools=serve_tools([tools] if tools else []), models=models)
+    return Worker(engine, session=partial(service_session, state, servers))
 
 
 async def _stop_on_signal(worker: Any) -> None:

@@ -46,7 +46,8 @@ def load_tools(spec: str) -> list[Tool]:
     return tools
 
 
-def _tools(specs: list[str]) -> list[Tool]:
+def serve_tools(specs: list[str]) -> list[Tool]:
+    """The built-in tools plus those of each `MODULE:ATTR` (also for `worker --service`)."""
     tools = builtin_tools()
     for spec in specs:
         tools += load_tools(spec)
@@ -58,7 +59,8 @@ def _tools(specs: list[str]) -> list[Tool]:
     return tools
 
 
-def _models(settings: ServerSettings, base_url: str | None) -> dict[str, Model]:
+def serve_models(settings: ServerSettings, base_url: str | None) -> dict[str, Model]:
+    """Every model the settings allow, by name."""
     # --base-url belongs to the default model (as with `mainspring run`), not to every one.
     return {
         name: build_model(name, base_url if name == settings.model else None)
@@ -66,7 +68,8 @@ def _models(settings: ServerSettings, base_url: str | None) -> dict[str, Model]:
     }
 
 
-def _mcp_servers(path: Path) -> list[MCPServerConfig]:
+def mcp_servers(path: Path) -> list[MCPServerConfig]:
+    """The servers of an mcpServers file; a bad file is a usage error."""
     try:
         return load_mcp_config(path, environ=os.environ)
     except ConfigurationError as exc:
@@ -90,6 +93,10 @@ def serve_command(
         Path | None,
         typer.Option("--mcp-config", help="An mcpServers JSON file whose tools runs may use."),
     ] = None,
+    engine_url: Annotated[
+        str | None,
+        typer.Option(help="The engine's PostgreSQL: queue runs for `mainspring worker --service`."),
+    ] = None,
 ) -> None:
     """Serve agents over HTTP: keys, quotas, runs with live events, approvals, dashboard."""
     # The server extra is optional: without it only this command fails, with an install hint.
@@ -109,15 +116,19 @@ def serve_command(
             port=port,
             model=model,
             allowed_models=tuple(allow_model) if allow_model else None,
+            engine_url=engine_url,
         )
     except ConfigurationError as exc:
         raise typer.BadParameter(str(exc)) from None
-    servers = [] if mcp_config is None else _mcp_servers(mcp_config)
-    app = create_app(
-        settings,
-        tools=_tools(tools or []),
-        models=_models(settings, base_url or base.base_url),
-        mcp_servers=servers,
-    )
+    servers = [] if mcp_config is None else mcp_servers(mcp_config)
+    try:
+        app = create_app(
+            settings,
+            tools=serve_tools(tools or []),
+            models=serve_models(settings, base_url or base.base_url),
+            mcp_servers=servers,
+        )
+    except (ConfigurationError, MissingExtraError) as exc:
+        raise typer.BadParameter(str(exc)) from None
     typer.echo(f"mainspring serving on http://{settings.host}:{settings.port}", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

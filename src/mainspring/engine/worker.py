@@ -5,17 +5,25 @@ hosts, as the load needs: they share the PostgreSQL database and the queue. A wo
 (SIGKILL, a lost host) stops renewing its lease; after `lease_seconds` another worker re-queues
 its pending runs, which continue from their journals (`engine/workflow.py`). Restarting a worker
 with the same `executor_id` recovers its runs at once.
+
+DBOS runs async workflows on the event loop that was running when `DBOS.launch()` was called
+(else on a loop of its own, in a thread). The worker launches DBOS on its own loop, so
+everything opened there first (the `session`: MCP sessions, database connections) is usable
+from every run: an MCP session is bound to the loop that opened it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 
 import anyio
 
 from mainspring.agent import Agent
+from mainspring.engine._wake import QueueWaker
 from mainspring.engine.base import EngineSettings, new_executor_id
 from mainspring.engine.leases import ExecutorLeases
 from mainspring.engine.workflow import install_agent
@@ -35,11 +43,21 @@ class Worker:
     Args:
         settings: the engine's database, queue, concurrency and lease.
         agent: what each run runs; its `run_store` must be shared by all workers (PostgreSQL).
+            None for a worker that runs only other workflows (the service's).
+        session: entered on the worker's event loop before the first run and left after the
+            last: open MCP toolsets and connections here, where the runs will use them.
     """
 
-    def __init__(self, settings: EngineSettings, agent: Agent) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        agent: Agent | None = None,
+        *,
+        session: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+    ) -> None:
         self.settings = settings
         self.agent = agent
+        self.session = session or nullcontext
         self.executor_id = settings.executor_id or new_executor_id()
         self.leases = (
             ExecutorLeases(settings.url, lease_seconds=settings.lease_seconds)
@@ -57,8 +75,14 @@ class Worker:
 
     async def run(self) -> None:
         """Launch DBOS, take runs, keep the lease, recover dead executors; until stopped."""
-        install_agent(self.agent)
+        if self.agent is not None:
+            install_agent(self.agent)
+        async with self.session():
+            await self._serve()
+
+    async def _serve(self) -> None:
         lease_thread = None
+        waker = QueueWaker(self.settings.url, self.settings.queue) if self.settings.shared else None
         if self.leases is not None:
             # The lease first: a worker that takes runs before it is known alive could be
             # declared dead by a peer that started a moment earlier.
@@ -68,12 +92,16 @@ class Worker:
             )
             lease_thread.start()
         try:
-            await anyio.to_thread.run_sync(self._launch)
+            # On this loop, not in a thread: DBOS then runs the workflows here (see above).
+            # It blocks the loop for the launch only (migrations), before any run exists.
+            self._launch()
             await DBOS.register_queue_async(
                 self.settings.queue,
                 worker_concurrency=self.settings.concurrency,
-                polling_interval_sec=self.settings.poll_seconds,
+                polling_interval_sec=self.settings.poll,
             )
+            if waker is not None:
+                waker.start()
             logger.info(
                 "worker %s taking runs from %r (concurrency %d)",
                 self.executor_id,
@@ -82,6 +110,8 @@ class Worker:
             )
             await self._stopped.wait()
         finally:
+            if waker is not None:
+                await anyio.to_thread.run_sync(waker.stop)
             await anyio.to_thread.run_sync(_destroy)
             self._lease_stop.set()
             if lease_thread is not None and self.leases is not None:
@@ -94,9 +124,13 @@ class Worker:
             "name": self.settings.app_name,
             "system_database_url": self.settings.url,
             "executor_id": self.executor_id,
+            "application_version": self.settings.version,
         }
         try:
             DBOS(config=config)  # type: ignore[arg-type]
+            # Only our queue: DBOS otherwise dequeues from every queue of the app, and a plain
+            # worker would take the service's runs (and a service worker plain ones).
+            DBOS.listen_queues([self.settings.queue])
             # Launch recovers this executor id's own pending workflows (a restart).
             DBOS.launch()
         except Exception as exc:

@@ -18,15 +18,21 @@ installs it before the worker launches DBOS.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TypedDict
 
+import anyio
+
 from mainspring.agent import Agent, RunResult
-from mainspring.engine.base import WORKFLOW_NAME
+from mainspring.clock import utc_now
+from mainspring.engine.base import WORKFLOW_NAME, until_cancelled
 from mainspring.errors import EngineError, MissingExtraError, RunNotFoundError
-from mainspring.runs import RunInfo
+from mainspring.messages import status_for
+from mainspring.runs import RunInfo, RunStore
 
 try:
     from dbos import DBOS
+    from dbos._dbos import _get_dbos_instance
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("the durable engine", "engine") from exc
 
@@ -100,11 +106,40 @@ async def run_or_resume(agent: Agent, run_id: str, task: str) -> RunOutcome:
         if record.info.status in _FINISHED:
             return _from_info(record.info)
         result = await agent.resume(run_id)
-    info = (await store.load(run_id)).info
-    return _from_result(result, info.status)
+    # The status the loop recorded, from its stop reason: no second read of the whole record.
+    return _from_result(result, status_for(result.stop_reason))
+
+
+async def mark_cancelled(store: RunStore, run_id: str) -> RunInfo | None:
+    """Record a stopped run as cancelled (its loop recorded `interrupted` when it stopped)."""
+    try:
+        info = (await store.load(run_id)).info
+    except RunNotFoundError:
+        return None  # cancelled before its first step was recorded
+    info = replace(info, status="cancelled", stop_reason="cancelled", updated_at=utc_now())
+    await store.update(info)
+    return info
+
+
+def _status_now(run_id: str) -> str | None:
+    # Not DBOS.get_workflow_status: inside a workflow that records every call as a step.
+    found = _get_dbos_instance()._sys_db.get_workflow_status(run_id)
+    return None if found is None else str(found["status"])
+
+
+async def _engine_cancelled(run_id: str) -> bool:
+    return await anyio.to_thread.run_sync(_status_now, run_id) == "CANCELLED"
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(run_id: str, task: str) -> Any:
-    """One run, durable across workers (see the module docstring)."""
-    return await run_or_resume(installed_agent(), run_id, task)
+    """One run, durable across workers (see the module docstring); stops when cancelled."""
+    agent = installed_agent()
+    outcome = await until_cancelled(
+        lambda: run_or_resume(agent, run_id, task), lambda: _engine_cancelled(run_id)
+    )
+    if outcome is not None:
+        return outcome
+    assert agent.run_store is not None  # install_agent checked it
+    info = await mark_cancelled(agent.run_store, run_id)
+    return _from_info(info) if info is not None else None

@@ -31,7 +31,7 @@ from mainspring.server.events import EventLog
 from mainspring.server.keys import KeyStore
 from mainspring.server.metrics import ServiceMetrics
 from mainspring.server.problems import Problem
-from mainspring.server.runs import RunService
+from mainspring.server.runs import Dispatcher, RunService
 from mainspring.server.settings import ServerSettings
 from mainspring.server.state import ServiceState
 from mainspring.server.tenants import Quotas, TenantTools
@@ -89,6 +89,15 @@ def _sealer(settings: ServerSettings) -> Sealer:
     return FernetSealer(path.read_bytes().strip())
 
 
+def _dispatcher(settings: ServerSettings) -> Dispatcher | None:
+    """The engine's queue when `engine_url` is set (the engine extra is needed only then)."""
+    if settings.engine_url is None:
+        return None
+    from mainspring.server._engine import EngineDispatcher, engine_settings
+
+    return EngineDispatcher(engine_settings(settings))
+
+
 def build_state(
     settings: ServerSettings,
     *,
@@ -103,7 +112,9 @@ def build_state(
     guard_backend = backend or _backend(settings)
     tenants = TenantTools(tools, guard_backend, [audit, metrics])
     keys = KeyStore(db, default_scopes=frozenset(settings.default_scopes))
-    events = EventLog(db)
+    dispatcher = _dispatcher(settings)
+    shared = dispatcher is not None  # workers append events to the same runs
+    events = EventLog(db, shared=shared, poll_seconds=settings.engine_poll_seconds)
     approvals = ApprovalBook(db, timeout=settings.approval_timeout)
     chosen = dict(models) if models is not None else {m: resolve_model(m) for m in settings.models}
     runs = RunService(
@@ -119,6 +130,7 @@ def build_state(
         metrics=metrics,
         sealer=_sealer(settings),
         instance=settings.instance_id or f"{socket.gethostname()}:{settings.port}",
+        dispatcher=dispatcher,
     )
     return ServiceState(
         settings=settings,
@@ -157,7 +169,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if mcp_servers:
-                await _connect_mcp(stack, state, mcp_servers)
+                await state.connect_mcp(stack, mcp_servers)
             async with anyio.create_task_group() as group:
                 await _serve(group, state)
                 try:
@@ -165,11 +177,7 @@ def create_app(
                 finally:
                     # Runs still going are interrupted here and resumed by the next start.
                     group.cancel_scope.cancel()
-        await state.audit_log.aclose()
-        await state.runs.run_store.aclose()
-        if backend is None:  # made here from the settings, so closed here
-            await state.tenants.backend.aclose()
-        await state.keys.db.aclose()
+        await state.aclose(backend=backend is None)  # a given backend is the caller's to close
 
     app = Starlette(
         routes=[*api_routes(), *dashboard_routes()],
@@ -181,21 +189,11 @@ def create_app(
     return app
 
 
-async def _connect_mcp(
-    stack: AsyncExitStack, state: ServiceState, servers: Sequence[MCPServerConfig]
-) -> None:
-    """Start the MCP servers and add their tools to every tenant's tools, before any run."""
-    from mainspring.mcp.client import MCPToolset  # the mcp extra: only when servers are given
-
-    reserved = [t.name for t in state.tenants.tools]
-    toolset = MCPToolset(servers, backend=state.tenants.backend, reserved=reserved)
-    await stack.enter_async_context(toolset)
-    state.tenants.tools = (*state.tenants.tools, *toolset.tools)
-
-
 async def _serve(group: TaskGroup, state: ServiceState) -> None:
     """Take the runs task group, resume interrupted runs, keep their leases."""
     state.runs.attach(group)
+    if state.runs.dispatcher is not None:
+        return  # the engine's workers execute the runs, and recover them
     recovered = await state.runs.recover()
     if recovered:
         logger.info("resuming %d runs that were active when the server stopped", recovered)

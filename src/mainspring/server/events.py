@@ -29,16 +29,29 @@ class StoredEvent:
 
 
 class EventLog:
-    """Appends run events and wakes the followers of that run."""
+    """Appends run events and wakes the followers of that run.
 
-    def __init__(self, db: ServiceDatabase) -> None:
+    `shared`: other processes append to the same runs (the engine's workers execute them), so
+    no next `seq` is cached, a `seq` taken meanwhile is retried, and followers re-read every
+    `poll_seconds` (nothing in this process wakes them).
+    """
+
+    def __init__(
+        self, db: ServiceDatabase, *, shared: bool = False, poll_seconds: float = _POLL_SECONDS
+    ) -> None:
         self.db = db
+        self.shared = shared
+        self.poll_seconds = poll_seconds
         self._next: dict[str, int] = {}
         self._signals: dict[str, anyio.Event] = {}
         self._lock = anyio.Lock()
 
     async def append(self, run_id: str, type: str, data: dict[str, Any]) -> int:
         """Store the run's next event; returns its seq."""
+        if self.shared:
+            added = await self._append_shared(run_id, type, data)
+            self.notify(run_id)
+            return added
         async with self._lock:
             seq = self._next.get(run_id)
             if seq is None:
@@ -55,6 +68,21 @@ class EventLog:
             self._next[run_id] = seq
         self.notify(run_id)
         return seq
+
+    async def _append_shared(self, run_id: str, type: str, data: dict[str, Any]) -> int:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        while True:
+            row = await self.db.fetchone(
+                "SELECT COALESCE(MAX(seq), 0) AS n FROM run_events WHERE run_id = ?", (run_id,)
+            )
+            seq = (int(row["n"]) if row is not None else 0) + 1
+            added = await self.db.execute(
+                "INSERT INTO run_events (run_id, seq, type, data) VALUES (?,?,?,?) "
+                "ON CONFLICT DO NOTHING",
+                (run_id, seq, type, text),
+            )
+            if added:  # else another process took this seq a moment ago: take the next
+                return seq
 
     def notify(self, run_id: str) -> None:
         """Wake the run's followers (after an append, or a change of the run's status)."""
@@ -81,5 +109,5 @@ class EventLog:
 
     async def wait(self, signal: anyio.Event) -> None:
         """Until the signal fires or the poll interval passes."""
-        with anyio.move_on_after(_POLL_SECONDS):
+        with anyio.move_on_after(self.poll_seconds):
             await signal.wait()

@@ -12,13 +12,14 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
 from mainspring.agent import Agent, Budget, ModelRequestStarted, ModelResponded, RunFinished
-from mainspring.errors import RunNotFoundError
+from mainspring.engine.base import until_cancelled
+from mainspring.errors import EngineError, RunNotFoundError
 from mainspring.hooks import Hooks, Sealer
 from mainspring.models.base import Model
 from mainspring.runs.base import RunStore, utc_now
@@ -35,9 +36,27 @@ from mainspring.server.tenants import ACTIVE_STATUSES, QuotaExceeded, Quotas, Te
 from mainspring.tools.base import Principal
 
 logger = logging.getLogger("mainspring.server")
+ENGINE_OWNER = "engine"
+"""The `owner` of a run the engine's workers execute: no replica's lease keeper takes it."""
 TERMINAL_STATUSES = ("completed", "failed", "cancelled", "needs_attention")
 _STATUS_OF_STOP = {"final_answer": "completed", "needs_attention": "needs_attention"}
 _STATUS_OF_STOP |= {"error": "failed", "cancelled": "cancelled"}
+
+
+class Dispatcher(Protocol):
+    """Where runs go when the service does not execute them itself (the engine's workers)."""
+
+    async def submit(self, run_id: str, tenant: str, *, resume: bool) -> None:
+        """Queue the run (its row is written) for a worker; `resume` continues its record."""
+        ...
+
+    async def cancel(self, run_id: str) -> None:
+        """Take the run off the queue, or tell its worker to stop it."""
+        ...
+
+    def close(self) -> None:
+        """Release its connections."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +120,9 @@ class RunService:
     """Keeps secret tool arguments encrypted in run records, for resume after a restart."""
     instance: str
     """This replica's name in run leases."""
+    dispatcher: Dispatcher | None = None
+    """Set: runs are queued for the engine's workers (`mainspring worker --service`), which
+    execute them with `execute_here`; this process only accepts, reads and cancels them."""
     _group: TaskGroup | None = None
     _scopes: dict[str, anyio.CancelScope] = field(default_factory=dict[str, anyio.CancelScope])
     _admit: anyio.Lock = field(default_factory=anyio.Lock)
@@ -122,19 +144,34 @@ class RunService:
             budget = self._budget(request.budget, *budget_left)
             params = replace(params, budget=_budget_json(budget))
             run_id = f"run_{secrets.token_hex(8)}"
-            # Reserved before the row exists, so the lease keeper's recovery never takes it too.
-            self._scopes[run_id] = anyio.CancelScope()
-            now = utc_now()
+            owner = None if self.dispatcher is None else ENGINE_OWNER
+            if owner is None:  # reserved before the row exists: the lease keeper skips it
+                self._scopes[run_id] = anyio.CancelScope()
             try:
-                await self._insert(caller, run_id, params, now)
+                await self._insert(caller, run_id, params, utc_now(), owner=owner)
             except BaseException:
                 self._scopes.pop(run_id, None)
                 raise
+        if self.dispatcher is not None:
+            await self._dispatch(run_id, caller.tenant, resume=False)
+            return {"id": run_id, "status": "queued"}
         self.metrics.queue_depth.inc()
         self._spawn(run_id, caller.tenant, params, resume=False)
         return {"id": run_id, "status": "queued"}
 
-    async def _insert(self, caller: Caller, run_id: str, params: RunParams, now: str) -> None:
+    async def _dispatch(self, run_id: str, tenant: str, *, resume: bool) -> None:
+        assert self.dispatcher is not None
+        try:
+            await self.dispatcher.submit(run_id, tenant, resume=resume)
+        except EngineError as exc:
+            logger.error("run %s could not be queued: %s", run_id, exc)
+            error = f"the engine's queue is unreachable: {exc}"
+            await self._finished(run_id, {"stop_reason": "error", "error": error}, "failed")
+            raise Problem(503, "runs cannot be queued right now; try again shortly") from None
+
+    async def _insert(
+        self, caller: Caller, run_id: str, params: RunParams, now: str, *, owner: str | None = None
+    ) -> None:
         await self.db.execute(
             "INSERT INTO runs (id, tenant, key_id, status, request, created_at, updated_at, "
             "owner, heartbeat) VALUES (?,?,?,'queued',?,?,?,?,?)",
@@ -145,7 +182,7 @@ class RunService:
                 _params_json(params),
                 now,
                 now,
-                self.instance,
+                owner or self.instance,
                 time.time(),
             ),
         )
@@ -256,6 +293,11 @@ class RunService:
         scope = self._scopes.pop(run_id, None)
         if scope is not None:
             scope.cancel()
+        if self.dispatcher is not None:
+            try:
+                await self.dispatcher.cancel(run_id)
+            except EngineError as exc:  # its worker still stops it: it watches the row
+                logger.warning("run %s: the engine did not take the cancel: %s", run_id, exc)
         await self.approvals.cancel_run(run_id)
         await self._mark_store_cancelled(run_id)
         await self.events.append(run_id, "run_cancelled", {"status": "cancelled"})
@@ -278,12 +320,14 @@ class RunService:
                 409,
                 f"run {run_id!r} is {row['status']}; only failed or needs_attention runs resume",
             )
-        self._scopes.setdefault(run_id, anyio.CancelScope())  # see create()
+        if self.dispatcher is None:
+            self._scopes.setdefault(run_id, anyio.CancelScope())  # see create()
+        owner = self.instance if self.dispatcher is None else ENGINE_OWNER
         try:
             changed = await self.db.execute(
                 "UPDATE runs SET status = 'queued', updated_at = ?, owner = ?, heartbeat = ? "
                 "WHERE id = ? AND status = ?",
-                (utc_now(), self.instance, time.time(), run_id, row["status"]),
+                (utc_now(), owner, time.time(), run_id, row["status"]),
             )
         except BaseException:
             self._scopes.pop(run_id, None)
@@ -291,6 +335,9 @@ class RunService:
         if not changed:
             self._scopes.pop(run_id, None)
             raise Problem(409, f"run {run_id!r} changed meanwhile; read it and try again")
+        if self.dispatcher is not None:
+            await self._dispatch(run_id, tenant, resume=True)
+            return {"id": run_id, "status": "queued"}
         self._spawn(run_id, tenant, RunParams.from_json(row["request"]), resume=True)
         return {"id": run_id, "status": "queued"}
 
@@ -303,9 +350,9 @@ class RunService:
         stale = now - self.settings.lease_seconds
         active = _marks(ACTIVE_STATUSES)
         rows = await self.db.fetchall(
-            f"SELECT * FROM runs WHERE status IN ({active}) "
+            f"SELECT * FROM runs WHERE status IN ({active}) AND COALESCE(owner, '') <> ? "
             "AND (owner IS NULL OR owner = ? OR heartbeat < ?) ORDER BY created_at",
-            (*ACTIVE_STATUSES, self.instance, stale),
+            (*ACTIVE_STATUSES, ENGINE_OWNER, self.instance, stale),
         )
         taken = 0
         for row in rows:
@@ -353,6 +400,35 @@ class RunService:
                 scope.cancel()
 
     # --- executing -------------------------------------------------------------------------
+
+    async def execute_here(self, run_id: str, tenant: str, *, resume: bool) -> str:
+        """Execute a queued run in this process (an engine worker); returns its final status.
+
+        The row written by the service that accepted it is the source of truth: the tenant the
+        submission carries must be the row's, or nothing runs. A cancel made on any replica
+        marks the row; this process polls it and stops the run.
+        """
+        row = await self.db.fetchone("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None or row["tenant"] != tenant:
+            logger.error("refused run %s: no such run for tenant %r", run_id, tenant)
+            return "refused"
+        params = RunParams.from_json(row["request"])
+        resume = resume or row["status"] != "queued"  # re-run after its worker died
+        scope = self._scopes.setdefault(run_id, anyio.CancelScope())
+
+        async def cancelled() -> bool:
+            found = await self.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
+            return found is None or found["status"] == "cancelled"
+
+        async def work() -> bool:
+            await self._execute(run_id, tenant, params, resume, scope)
+            return True
+
+        if await until_cancelled(work, cancelled) is None:
+            scope.cancel()
+            await self._mark_store_cancelled(run_id)  # over the `interrupted` the loop wrote
+        final = await self.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
+        return str(final["status"]) if final is not None else "missing"
 
     def _spawn(self, run_id: str, tenant: str, params: RunParams, *, resume: bool) -> None:
         if self._group is None:

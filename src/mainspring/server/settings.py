@@ -59,6 +59,13 @@ class ServerSettings(BaseSettings):
     takes its own runs back at once and others' only when their lease has lapsed."""
     lease_seconds: float = Field(default=15.0, gt=0)
     """A run whose executor has not renewed its lease for this long is taken over."""
+    engine_url: str | None = None
+    """The durable engine's PostgreSQL (DBOS system database). Set: runs are queued for
+    `mainspring worker --service` processes instead of running in the service's own loop; the
+    workers share `database_url` (PostgreSQL, required then) to report status, events and
+    approvals. See docs/engine.md."""
+    engine_poll_seconds: float = Field(default=0.2, gt=0)
+    """With the engine: how often event streams re-read a run that a worker executes."""
     redis_url: str | None = None
     """Share run-rate buckets and tool guard state across replicas through this Redis."""
     default_scopes: tuple[str, ...] = ()

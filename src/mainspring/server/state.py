@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from mainspring.audit import AuditLog
+from mainspring.mcp.base import MCPServerConfig
 from mainspring.server.approvals import ApprovalBook
 from mainspring.server.auth import Sessions, authenticate
 from mainspring.server.events import EventLog
@@ -39,6 +42,28 @@ class ServiceState:
     metrics: ServiceMetrics
     streams: Counter[str] = field(default_factory=Counter[str])
     """Open event streams per tenant."""
+
+    async def connect_mcp(self, stack: AsyncExitStack, servers: Sequence[MCPServerConfig]) -> None:
+        """Start the MCP servers and add their tools to every tenant's tools, before any run.
+
+        They stay connected until `stack` closes, on the loop that runs this (the runs' loop).
+        """
+        from mainspring.mcp.client import MCPToolset  # the mcp extra: only when servers are given
+
+        reserved = [t.name for t in self.tenants.tools]
+        toolset = MCPToolset(servers, backend=self.tenants.backend, reserved=reserved)
+        await stack.enter_async_context(toolset)
+        self.tenants.tools = (*self.tenants.tools, *toolset.tools)
+
+    async def aclose(self, *, backend: bool = True) -> None:
+        """Close the stores (and the guard backend, unless `backend` is False: not ours)."""
+        await self.audit_log.aclose()
+        await self.runs.run_store.aclose()
+        if backend:
+            await self.tenants.backend.aclose()
+        await self.keys.db.aclose()
+        if self.runs.dispatcher is not None:
+            self.runs.dispatcher.close()
 
     async def caller(self, request: Request) -> Caller:
         """The authenticated caller, or a 401 problem."""
