@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +39,10 @@ def _answer(message: dict[str, Any], finish: str) -> dict[str, Any]:
     }
 
 
+_LOOKUPS = re.compile(r"\blookups=(\d+)")
+"""A task with `lookups=N` looks up N times before it charges (longer runs for the benchmark)."""
+
+
 def reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
     task = next(m["content"] for m in messages if m["role"] == "user")
     results = [m["content"] for m in messages if m["role"] == "tool"]
@@ -47,12 +52,15 @@ def reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
         if done == 0:
             return _answer(_call(name, arguments or "{}", 0), "tool_calls")
         return _answer({"role": "assistant", "content": f"done: {results[-1]}"}, "stop")
-    if done < 2:
-        name = "lookup" if done == 0 else "charge"
+    lookups = int(match.group(1)) if (match := _LOOKUPS.search(task)) else 1
+    if done <= lookups:
+        name = "lookup" if done < lookups else "charge"
+        order = f"{task}#{done}" if name == "lookup" and done else task
         call = {
             "id": f"call_{done}",
             "type": "function",
-            "function": {"name": name, "arguments": json.dumps({"order": task})},
+            # Each further lookup asks for another order: a repeated call would stop the run.
+            "function": {"name": name, "arguments": json.dumps({"order": order})},
         }
         message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
         finish = "tool_calls"
