@@ -1,7 +1,8 @@
 """The performance issue's axes (#16), for mainspring alone: the same shape as the side-by-side run.
 
 A scripted `FunctionModel` asks for K = 10 tool calls per run, then answers. Every figure is the
-median of 5 fresh processes, so one process's warm caches never help another figure.
+median of 5 fresh processes, so one process's warm caches never help another figure (bytecode
+is cached, as after `pip install`: `bench/_fresh.py`).
 
 Run: `python -m bench axes`.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
+
+from bench._fresh import run, warm_up
 
 K = 10
 
@@ -112,35 +113,19 @@ def _probe(name: str) -> dict[str, float]:
     code = _COMMON % {"k": K} + _PROBES[name]
     samples: list[dict[str, float]] = []
     for _ in range(5):
-        out = subprocess.run(
-            [sys.executable, "-c", code], check=True, capture_output=True, text=True
-        ).stdout
+        out = run(code)
         samples.append(json.loads(out.strip().splitlines()[-1]))
     return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
 
 
 def _import_ms() -> float:
-    def wall(code: str) -> float:
-        runs = []
-        for _ in range(5):
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    f"import time; t=time.perf_counter(); {code}; "
-                    "print((time.perf_counter()-t)*1e3)",
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            runs.append(float(out))
-        return statistics.median(runs)
-
-    return wall("from mainspring import Agent, tool")
+    code = "import time; t=time.perf_counter(); from mainspring import Agent, tool; "
+    code += "print((time.perf_counter()-t)*1e3)"
+    return statistics.median(float(run(code)) for _ in range(5))
 
 
 def main() -> str:
+    warm_up()
     figures: dict[str, float] = {"import_ms": _import_ms()}
     for name in _PROBES:
         figures.update(_probe(name))

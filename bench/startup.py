@@ -1,6 +1,7 @@
 """Start-up costs: `import mainspring`, the first agent's imports, and `@tool` on a repeat.
 
-Each import figure is a fresh interpreter (median of 5), minus an empty interpreter's start.
+Each import figure is a fresh interpreter (median of 5), minus an empty interpreter's start, with
+the bytecode cached as after `pip install` (`bench/_fresh.py`).
 
 Run: `python -m bench startup`.
 """
@@ -8,9 +9,9 @@ Run: `python -m bench startup`.
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
+
+from bench._fresh import run, warm_up
 
 CODE_TOOL = """
 import time
@@ -31,18 +32,17 @@ def _wall(code: str) -> float:
     runs = []
     for _ in range(5):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        run(code)
         runs.append(time.perf_counter() - started)
     return statistics.median(runs) * 1000
 
 
 def main() -> str:
+    warm_up()
     empty = _wall("pass")
     bare = _wall("import mainspring") - empty
     agent = _wall("from mainspring import Agent, tool") - empty
-    out = subprocess.run(
-        [sys.executable, "-c", CODE_TOOL], check=True, capture_output=True, text=True
-    ).stdout.split()
+    out = run(CODE_TOOL).split()
     first, repeat = float(out[0]), float(out[1])
     return (
         "## Start-up (`bench/startup.py`)\n\n"
