@@ -55,24 +55,10 @@ def reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
     lookups = int(match.group(1)) if (match := _LOOKUPS.search(task)) else 1
     if done <= lookups:
         name = "lookup" if done < lookups else "charge"
+        # Each further lookup asks for another order: a repeated call would stop the run.
         order = f"{task}#{done}" if name == "lookup" and done else task
-        call = {
-            "id": f"call_{done}",
-            "type": "function",
-            # Each further lookup asks for another order: a repeated call would stop the run.
-            "function": {"name": name, "arguments": json.dumps({"order": order})},
-        }
-        message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
-        finish = "tool_calls"
-    else:
-        message, finish = {"role": "assistant", "content": f"charged {task}"}, "stop"
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "model": "fake",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
+        return _answer(_call(name, json.dumps({"order": order}), done), "tool_calls")
+    return _answer({"role": "assistant", "content": f"charged {task}"}, "stop")
 
 
 def _chunks(answer: dict[str, Any]) -> Iterator[str]:
