@@ -42,10 +42,11 @@ def assemble() -> None:
         "# Benchmark results\n\n"
         "Written by `make bench` (one topic: `python -m bench TOPIC`). Each section says when and "
         "where it was measured (and, from 2026-12-01 on, the load average when it started); these "
-        "machines are shared, so compare figures within a section. The 2026-12-01 23:46-23:57 UTC "
-        "sections (agent, engine, startup, telemetry, tools) ran one after another on an "
-        "otherwise idle machine (load average 0.9-2.2); the MCP, sandbox, server and tokens "
-        "sections of the same day were measured by their authors at load 3-17.\n"
+        "machines are shared, so compare figures within a section. The 2026-12-02 02:12-02:30 "
+        "UTC sections (axes, startup, engine, tools, agent, durable, memory) ran one after "
+        "another on an otherwise idle machine (load average 0.2-1.3); the others keep the date "
+        "and load they were measured at. Idle is not fastest on these VMs: waking a halted vCPU "
+        "makes a thread hop dearer when nothing else runs.\n"
     )
     (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(parts))
 
