@@ -318,6 +318,23 @@ def test_observers_redact_replies_and_keep_plaintext_out() -> None:
     assert call.arguments == {"token": REDACTED} and "x1" not in (call.raw_arguments or "")
 
 
+def test_a_record_with_nothing_to_hide_or_clean_is_passed_on_as_it_is() -> None:
+    # The fast path: no copy per call when no secret and no unencodable text is in the record.
+    observers = Observers([], secrets_of=lambda name: frozenset())
+    reply = ModelResponse(Message("assistant", "ok", tool_calls=(ToolCall("c", "add", {"a": 1}),)))
+    record = ModelCallRecord(
+        run_id="r", step=1, call_id="model", model="m", principal="p", time="t", response=reply
+    )
+    assert observers.clean_model(record) is record
+    dirty = ModelResponse(Message("assistant", "bad \ud800 text"))
+    cleaned = observers.clean_model(
+        ModelCallRecord(
+            run_id="r", step=1, call_id="m", model="m", principal="p", time="t", response=dirty
+        )
+    )
+    assert cleaned.response is not None and cleaned.response.message.content == "bad \\ud800 text"
+
+
 def test_clean_data_escapes_surrogates_and_cuts_depth() -> None:
     deep: list[object] = []
     node = deep

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
@@ -251,7 +252,9 @@ class Observers:
     async def tool_finished(self, record: ToolCallRecord) -> None:
         """Announce a tool call's result; failures are logged, never raised."""
         if record.result is not None:
-            record = replace(record, result=clean_result(record.result))
+            result = clean_result(record.result)
+            if result is not record.result:
+                record = replace(record, result=result)
         for hook in self.hooks:
             await _after(hook.tool_finished, record)
 
@@ -267,13 +270,16 @@ class Observers:
         sealed = record.sealed
         if hidden and self.sealer is not None:
             sealed = self.sealer.seal(json.dumps(hidden).encode())
+        if call is record.call and sealed is record.sealed and secrets is record.secrets:
+            return record  # nothing to hide or clean: no copy (this runs for every call)
         return replace(record, call=call, sealed=sealed, secrets=secrets)
 
     def clean_model(self, record: ModelCallRecord) -> ModelCallRecord:
         """The record with secret tool arguments in the reply redacted and its text cleaned."""
         response = record.response
         if response is None:
-            return replace(record, error=clean_text(record.error))
+            error = clean_text(record.error)
+            return record if error is record.error else replace(record, error=error)
         hidden: dict[str, dict[str, Any]] = {}
         calls = []
         for call in response.message.tool_calls:
@@ -282,7 +288,11 @@ class Observers:
                 hidden[call.id] = secret
             calls.append(clean)
         message = response.message
-        message = replace(message, content=clean_text(message.content), tool_calls=tuple(calls))
+        content = clean_text(message.content)
+        same_calls = all(map(operator.is_, calls, message.tool_calls))
+        if content is message.content and same_calls and not hidden:
+            return record  # nothing to hide or clean: no copy (this runs for every model call)
+        message = replace(message, content=content, tool_calls=tuple(calls))
         sealed = record.sealed
         if hidden and self.sealer is not None:
             sealed = self.sealer.seal(json.dumps(hidden).encode())
