@@ -23,37 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._scripted import scripted_agent
+
 STEPS = 10
 """Tool-calling steps per run (plus the final answer's step)."""
 _IDS = itertools.count()
 
 
 def _agent(store: Any = None, audit: Any = None) -> Any:
-    from mainspring.agent import Agent, Budget
-    from mainspring.messages import Message, ModelResponse, ToolCall, Usage
-    from mainspring.testing import FunctionModel
-    from mainspring.testing.models import ModelRequest
-    from mainspring.tools import tool
-
-    def decide(request: ModelRequest) -> ModelResponse:
-        done = sum(1 for m in request.messages if m.role == "tool")
-        if done < STEPS:
-            call = ToolCall(f"c{done}", "noop", {"x": done})
-            return ModelResponse(Message("assistant", tool_calls=(call,)), usage=Usage(1, 1))
-        return ModelResponse(Message("assistant", "done"), usage=Usage(1, 1))
-
-    @tool
-    async def noop(x: int) -> int:
-        """Return x."""
-        return x
-
-    return Agent(
-        FunctionModel(decide),
-        [noop],
-        budget=Budget(max_iterations=STEPS + 1),
-        run_store=store,
-        audit=audit,
-    )
+    return scripted_agent(STEPS, max_iterations=STEPS + 1, run_store=store, audit=audit)
 
 
 async def _per_step(agent: Any, runs: int, concurrency: int) -> float:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bench._scripted import scripted_agent
+
 STEPS = 20
 RUNS = 30
 BATCHES = 5
@@ -35,27 +37,7 @@ class _Sink(BaseHTTPRequestHandler):
 
 
 def _agent(hooks: list[Any]) -> Any:
-    from mainspring.agent import Agent, Budget
-    from mainspring.messages import Message, ModelResponse, ToolCall, Usage
-    from mainspring.testing import FunctionModel
-    from mainspring.testing.models import ModelRequest
-    from mainspring.tools import tool
-
-    def decide(request: ModelRequest) -> ModelResponse:
-        done = sum(1 for m in request.messages if m.role == "tool")
-        if done < STEPS:
-            call = ToolCall(f"c{done}", "noop", {"x": done})
-            return ModelResponse(Message("assistant", tool_calls=(call,)), usage=Usage(1, 1))
-        return ModelResponse(Message("assistant", "done"), usage=Usage(1, 1))
-
-    @tool
-    async def noop(x: int) -> int:
-        """Return x."""
-        return x
-
-    return Agent(
-        FunctionModel(decide), [noop], budget=Budget(max_iterations=STEPS + 2), hooks=hooks
-    )
+    return scripted_agent(STEPS, max_iterations=STEPS + 2, hooks=hooks)
 
 
 async def _per_step_us(make_hooks: Callable[[], list[Any]]) -> float:

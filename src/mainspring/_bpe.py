@@ -53,17 +53,23 @@ def bindings() -> Any:
     return importlib.import_module(_MODULE)
 
 
-def encoding_names() -> list[str]:
+@cache
+def encoding_names() -> tuple[str, ...]:
     """The encodings shipped with the package."""
-    return sorted(bindings().supported_encodings())
+    return tuple(sorted(bindings().supported_encodings()))
+
+
+def check_encoding(name: str) -> str:
+    """`name`, if the package ships that encoding; else a `ConfigurationError` naming them."""
+    if name not in encoding_names():
+        raise ConfigurationError(f"unknown encoding {name!r}; known: {', '.join(encoding_names())}")
+    return name
 
 
 @cache
 def load(name: str) -> RustTokenizer:
     """One encoding's tokenizer, built once per process and shared."""
-    if name not in encoding_names():
-        raise ConfigurationError(f"unknown encoding {name!r}; known: {', '.join(encoding_names())}")
-    tokenizer: RustTokenizer = bindings().tokenizer_for_encoding(name)
+    tokenizer: RustTokenizer = bindings().tokenizer_for_encoding(check_encoding(name))
     return tokenizer
 
 

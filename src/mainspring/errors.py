@@ -104,6 +104,19 @@ class PlanError(MainspringError):
 class RunStoreError(MainspringError):
     """A run record cannot be read or written."""
 
+    @classmethod
+    def batch_failed(
+        cls, store: str, exc: BaseException, count: int, hint: str = ""
+    ) -> RunStoreError:
+        """The error every waiter of a group commit gets when its transaction failed."""
+        error = cls(
+            f"run store {store!r}: the transaction of {count} queued write(s) failed "
+            f"({type(exc).__name__}: {exc}); none of them is stored, earlier writes are intact. "
+            f"Retry once the cause is fixed{hint}"
+        )
+        error.__cause__ = exc
+        return error
+
 
 class RunNotFoundError(RunStoreError):
     """No run has that id."""

@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from mainspring import _bpe
-from mainspring.errors import ConfigurationError
 
 
 @runtime_checkable
@@ -98,10 +97,7 @@ class BPETokenizer:
     """
 
     def __init__(self, encoding: str = "o200k_base") -> None:
-        if encoding not in _bpe.encoding_names():
-            known = ", ".join(_bpe.encoding_names())
-            raise ConfigurationError(f"unknown encoding {encoding!r}; known: {known}")
-        self.name = encoding
+        self.name = _bpe.check_encoding(encoding)
         self._loaded: _bpe.RustTokenizer | None = None
 
     @classmethod

@@ -110,8 +110,17 @@ class Agent:
         self.budget = budget or _NO_BUDGET
         self.principal = principal
         self.clock: Clock = clock or MonotonicClock()
-        self._loop_settings = (protocol, instructions, settings, approver, memory, memory_tokens)
-        self._sealer, self._deps = sealer, deps
+        # What only the loop configuration needs, kept until the first run makes it.
+        self._loop_options: dict[str, Any] = {
+            "protocol": protocol,
+            "instructions": instructions,
+            "settings": settings,
+            "approver": approver,
+            "memory": memory,
+            "memory_tokens": memory_tokens,
+            "sealer": sealer,
+            "deps": deps,
+        }
 
     @functools.cached_property
     def config(self) -> LoopConfig:
@@ -119,22 +128,14 @@ class Agent:
 
         Made at the first run, so an agent built per request pays for it only if it runs.
         """
-        protocol, instructions, settings, approver, memory, memory_tokens = self._loop_settings
         return LoopConfig(
             model=self.model,
             toolbox=self.toolbox,
             budget=self.budget,
-            protocol=protocol,
-            instructions=instructions,
-            settings=settings,
             principal=self.principal,
-            approver=approver,
             clock=self.clock,
-            memory=memory,
-            memory_tokens=memory_tokens,
             hooks=self.hooks,
-            sealer=self._sealer,
-            deps=self._deps,
+            **self._loop_options,
         )
 
     @property

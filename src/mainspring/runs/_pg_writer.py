@@ -104,13 +104,7 @@ class PgWriter:
             _settle(queued, outcome)
 
     def _batch_failed(self, exc: BaseException, count: int) -> RunStoreError:
-        error = RunStoreError(
-            f"run store {self._describe!r}: the transaction of {count} queued write(s) failed "
-            f"({type(exc).__name__}: {exc}); none of them is stored, earlier writes are intact. "
-            "Retry once the cause is fixed"
-        )
-        error.__cause__ = exc
-        return error
+        return RunStoreError.batch_failed(self._describe, exc, count)
 
     async def _one(self, conn: AsyncConnection[Any], queued: _Queued, *, alone: bool) -> Any:
         if alone:  # its own transaction: a failure rolls back only this write

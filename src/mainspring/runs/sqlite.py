@@ -121,13 +121,8 @@ class SqliteRunStore:
         return exc
 
     def _batch_failed(self, exc: BaseException, count: int) -> BaseException:
-        error = RunStoreError(
-            f"run store {str(self.path)!r}: the transaction of {count} queued write(s) failed "
-            f"({type(exc).__name__}: {exc}); none of them is stored, earlier writes are intact. "
-            "Retry once the cause is fixed (a full disk, another process holding the lock)"
-        )
-        error.__cause__ = exc
-        return error
+        hint = " (a full disk, another process holding the lock)"
+        return RunStoreError.batch_failed(str(self.path), exc, count, hint)
 
     async def _write(self, write: Write) -> Any:
         return await self._writer.write(write)

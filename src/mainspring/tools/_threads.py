@@ -1,8 +1,9 @@
 """Where plain `def` tools run: a long-lived thread pool, entered without anyio's machinery.
 
-`anyio.to_thread.run_sync` costs about 150 µs a call here (a cancel scope, a capacity limiter,
-a per-call channel); `loop.run_in_executor` on a pool that lives as long as the process costs
-about 50 µs. The function runs in a copy of the caller's context, as with anyio (a tracing span
+With the process on one CPU, `anyio.to_thread.run_sync` costs about 80 µs a call (a cancel
+scope, a capacity limiter, a per-call channel) and `loop.run_in_executor` on a pool that lives
+as long as the process about 50 µs; on an idle VM both cost 120-140 µs, most of it waking a
+halted vCPU. The function runs in a copy of the caller's context, as with anyio (a tracing span
 or a request id set in a context variable is seen by the tool).
 
 Timeouts keep their meaning: cancelling the waiting task (the timeout guard does) abandons the
