@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS run_events (
 
 Event = ModelCalled | ToolStarted | ToolFinished
 
+# One statement per event: the next sequence number and the run's existence are looked up by
+# SQLite in the same step as the insert (three statements per append were most of a commit).
+_APPEND = """
+INSERT INTO run_events (run_id, seq, body)
+SELECT ?1, COALESCE((SELECT MAX(seq) FROM run_events WHERE run_id = ?1), 0) + 1, ?2
+WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+"""
+_EXISTS = "SELECT 1 FROM runs WHERE run_id = ?"
+
 
 Write = Callable[[sqlite3.Connection], Any]
 """One caller's write: runs inside the batch's transaction, in its own savepoint."""
@@ -162,13 +171,13 @@ class SqliteRunStore:
         bodies = [EVENT_ADAPTER.dump_json(e).decode() for e in events]
 
         def append(db: sqlite3.Connection) -> None:
-            if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            if bodies:
+                cursor = db.executemany(_APPEND, [(run_id, body) for body in bodies])
+                missing = cursor.rowcount < len(bodies)  # nothing inserted: no such run
+            else:
+                missing = db.execute(_EXISTS, (run_id,)).fetchone() is None
+            if missing:
                 raise RunNotFoundError(f"no run with id {run_id!r}")
-            row = db.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            rows = [(run_id, row[0] + i + 1, body) for i, body in enumerate(bodies)]
-            db.executemany("INSERT INTO run_events (run_id, seq, body) VALUES (?, ?, ?)", rows)
 
         return self._writer.write(append)
 
