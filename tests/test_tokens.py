@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mainspring.messages import Message
 from mainspring.models import count_prompt_tokens
-from mainspring.tokens import CUT_MARGIN, BPETokenizer, chunks
+from mainspring.tokens import CUT_MARGIN, MEMO_CHARS, MEMO_ENTRIES, BPETokenizer, chunks
 
 ENCODINGS = ["o200k_base", "cl100k_base"]
 WORDS = ["alpha", "Beta", "gamma", "tokenizer", "naïve", "Straße", "中文", "42", "3.14", "don't"]
@@ -106,3 +106,22 @@ def test_a_1mb_message_is_counted_in_a_prompt() -> None:
     huge = prose(1_000_000)
     messages = [Message("user", huge), Message("tool", huge, tool_call_id="c1")]
     assert count_prompt_tokens(tokenizer, messages) > 2 * tokenizer.count(huge)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=80))
+def test_a_remembered_count_is_the_count(encoding: str, text: str) -> None:
+    tokenizer = BPETokenizer(encoding)
+    direct = tokenizer._count(text)
+    assert tokenizer.count(text) == direct
+    assert BPETokenizer(encoding).count(text) == direct  # the memo is shared, and right
+
+
+def test_the_memo_of_counts_stays_bounded() -> None:
+    tokenizer = BPETokenizer("o200k_base")
+    for n in range(MEMO_ENTRIES * 2):
+        tokenizer.count(f"word {n}")
+    assert len(tokenizer._memo) <= MEMO_ENTRIES
+    assert tokenizer.count("x" * (MEMO_CHARS + 1)) == tokenizer._count("x" * (MEMO_CHARS + 1))
+    assert "x" * (MEMO_CHARS + 1) not in tokenizer._memo  # longer text is never kept

@@ -46,6 +46,14 @@ CHUNK_CHARS = 40_000
 """Characters per encoder call: at most 4 tokens per character keeps a chunk under
 bpe-openai's 200,000-token limit, and far under its 1,000,000-character one."""
 
+MEMO_CHARS = 64
+"""Texts up to this length have their count remembered (per encoding, shared)."""
+
+MEMO_ENTRIES = 4096
+"""Remembered counts per encoding before the memo starts over (at most ~0.5 MiB)."""
+
+_MEMOS: dict[str, dict[str, int]] = {}
+
 CUT_MARGIN = 8
 """Tokens added to a count per forced cut inside a run without spaces (see the module doc)."""
 
@@ -99,6 +107,7 @@ class BPETokenizer:
     def __init__(self, encoding: str = "o200k_base") -> None:
         self.name = _bpe.check_encoding(encoding)
         self._loaded: _bpe.RustTokenizer | None = None
+        self._memo = _MEMOS.setdefault(self.name, {})
 
     @classmethod
     def for_model(cls, model: str) -> BPETokenizer:
@@ -119,6 +128,19 @@ class BPETokenizer:
 
     def count(self, text: str) -> int:
         """Number of tokens in `text`, of any length (see the module docstring for long text)."""
+        if len(text) <= MEMO_CHARS:
+            # Tool names, small arguments and short results recur in every step of a run, and
+            # a run's text is counted by the loop and again by test doubles: remembered.
+            memo = self._memo
+            known = memo.get(text)
+            if known is None:
+                if len(memo) >= MEMO_ENTRIES:
+                    memo.clear()
+                known = memo[text] = self._count(text)
+            return known
+        return self._count(text)
+
+    def _count(self, text: str) -> int:
         if len(text) <= CHUNK_CHARS:
             try:
                 return self._encoding.count(text)
