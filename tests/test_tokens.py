@@ -115,7 +115,7 @@ def test_a_remembered_count_is_the_count(encoding: str, text: str) -> None:
     tokenizer = BPETokenizer(encoding)
     direct = tokenizer._count(text)
     assert tokenizer.count(text) == direct
-    assert BPETokenizer(encoding).count(text) == direct  # the memo is shared, and right
+    assert BPETokenizer(encoding).count(text) == direct  # a second tokenizer reads the same memo
 
 
 def test_the_memo_of_counts_stays_bounded() -> None:

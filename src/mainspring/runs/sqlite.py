@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS run_events (
 Event = ModelCalled | ToolStarted | ToolFinished
 
 # One statement per event: the next sequence number and the run's existence are looked up by
-# SQLite in the same step as the insert (three statements per append were most of a commit).
+# SQLite inside the insert, so a write makes one round trip instead of three (each insert sees
+# the ones before it in the batch, so sequence numbers stay consecutive).
 _APPEND = """
 INSERT INTO run_events (run_id, seq, body)
 SELECT ?1, COALESCE((SELECT MAX(seq) FROM run_events WHERE run_id = ?1), 0) + 1, ?2
